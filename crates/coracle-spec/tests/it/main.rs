@@ -56,7 +56,7 @@ fn corpus_invalid_files_are_rejected_with_a_message() {
         ("empty_file.yaml", "the file is empty"),
         ("empty_zip.zip", "the file is empty"),
         ("invalid-zip.zip", "component \"comp-echo\" not found in components"),
-        ("invalid_yaml.yaml", "not valid YAML or JSON"),
+        ("invalid_yaml.yaml", "component \"comp-echo\" not found in components"),
         ("no_name.yaml", "pipelineInfo.name: the pipeline has no name"),
         ("wrong_format.png", "unsupported file type"),
     ];
