@@ -264,6 +264,29 @@ pub struct TaskSpec {
     pub caching_options: Option<CachingOptions>,
 }
 
+impl TaskSpec {
+    /// The sibling tasks this task waits for: `dependentTasks` plus every producer of its
+    /// inputs.
+    pub fn upstream_tasks(&self) -> std::collections::BTreeSet<&str> {
+        let mut up: std::collections::BTreeSet<&str> = self.dependent_tasks.iter().map(String::as_str).collect();
+        for input in self.inputs.parameters.values() {
+            match input.source() {
+                Ok(ParameterSource::TaskOutput { producer_task, .. })
+                | Ok(ParameterSource::TaskFinalStatus { producer_task }) => {
+                    up.insert(producer_task);
+                }
+                _ => {}
+            }
+        }
+        for input in self.inputs.artifacts.values() {
+            if let Ok(ArtifactSource::TaskOutput { producer_task, .. }) = input.source() {
+                up.insert(producer_task);
+            }
+        }
+        up
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskInfo {

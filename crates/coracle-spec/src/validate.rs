@@ -382,26 +382,6 @@ impl<'a> Validator<'a> {
     }
 }
 
-/// The tasks a task waits for: `dependentTasks` plus every producer of its inputs.
-pub(crate) fn upstream_of(task: &TaskSpec) -> BTreeSet<&str> {
-    let mut up: BTreeSet<&str> = task.dependent_tasks.iter().map(String::as_str).collect();
-    for input in task.inputs.parameters.values() {
-        match input.source() {
-            Ok(ParameterSource::TaskOutput { producer_task, .. })
-            | Ok(ParameterSource::TaskFinalStatus { producer_task }) => {
-                up.insert(producer_task);
-            }
-            _ => {}
-        }
-    }
-    for input in task.inputs.artifacts.values() {
-        if let Ok(ArtifactSource::TaskOutput { producer_task, .. }) = input.source() {
-            up.insert(producer_task);
-        }
-    }
-    up
-}
-
 fn find_cycle(dag: &DagSpec) -> Option<Vec<String>> {
     // Depth-first search with colours; returns the first cycle found, in order.
     let mut colour: BTreeMap<&str, u8> = BTreeMap::new();
@@ -424,7 +404,7 @@ fn find_cycle(dag: &DagSpec) -> Option<Vec<String>> {
         colour.insert(name, 1);
         stack.push(name);
         if let Some(task) = dag.tasks.get(name) {
-            for up in upstream_of(task) {
+            for up in task.upstream_tasks() {
                 if dag.tasks.contains_key(up) && up != name {
                     if let Some(c) = visit(dag, up, colour, stack) {
                         return Some(c);

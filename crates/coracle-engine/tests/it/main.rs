@@ -1,0 +1,374 @@
+//! The run state machine driven by scripted events, checked as snapshots of the commands it
+//! gives. No processes run here.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write;
+use std::sync::Arc;
+
+use coracle_engine::{Command, Engine, Event, Io, Launch, NodeId, Resources, RunConfig, TaskResult};
+use serde_json::{json, Value};
+
+fn config(parallelism: usize) -> RunConfig {
+    RunConfig {
+        run_id: "run-1".into(),
+        run_name: "demo-run".into(),
+        pipeline_root: "/data/artifacts".into(),
+        run_dir: "/data/runs/run-1".into(),
+        create_time: "2026-01-02T03:04:05Z".into(),
+        parallelism,
+        capacity: Resources { cpu_millis: 2000, memory_bytes: 4 << 30 },
+    }
+}
+
+fn load(yaml: &str) -> Arc<coracle_spec::PipelineSpec> {
+    Arc::new(coracle_spec::load_bytes("test.yaml", yaml.as_bytes()).unwrap_or_else(|e| panic!("{e}")).spec)
+}
+
+/// Runs the engine, answering each launch with `answer`, and returns the trace.
+struct Sim {
+    engine: Engine,
+    trace: String,
+    launched: VecDeque<Box<Launch>>,
+    paths: BTreeMap<NodeId, String>,
+}
+
+impl Sim {
+    fn start(yaml: &str, args: Value, parallelism: usize) -> Sim {
+        let spec = load(yaml);
+        let args: BTreeMap<String, Value> = serde_json::from_value(args).unwrap();
+        let args = coracle_spec::resolve_arguments(&spec, &args).unwrap_or_else(|e| panic!("{e}"));
+        let (engine, commands) = Engine::start(spec, args, config(parallelism)).unwrap_or_else(|e| panic!("{e}"));
+        let mut sim = Sim { engine, trace: String::new(), launched: VecDeque::new(), paths: BTreeMap::new() };
+        sim.record(commands);
+        sim
+    }
+
+    fn record(&mut self, commands: Vec<Command>) {
+        for c in commands {
+            match c {
+                Command::Update(u) => {
+                    self.paths.insert(u.node, u.task_path.clone());
+                    let _ = write!(self.trace, "update {} {:?}", u.task_path, u.state);
+                    if let Some(e) = &u.error {
+                        let _ = write!(self.trace, " error={e:?}");
+                    }
+                    if let Some(o) = &u.outputs {
+                        let _ = write!(self.trace, " outputs={}", io_text(o));
+                    }
+                    self.trace.push('\n');
+                }
+                Command::Launch(l) => {
+                    let _ = writeln!(self.trace, "launch {} argv={:?}", l.task_path, l.argv);
+                    self.launched.push_back(l);
+                }
+                Command::Cancel { node } => {
+                    let _ = writeln!(self.trace, "cancel {}", self.paths[&node]);
+                }
+                Command::Finish(f) => {
+                    let _ = writeln!(self.trace, "finish {:?} error={:?} outputs={}", f.state, f.error, io_text(&f.outputs));
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, event: Event) {
+        let _ = writeln!(self.trace, "> {}", match &event {
+            Event::TaskFinished { node, result } => format!("{} {}", self.paths[node], match result {
+                TaskResult::Succeeded(_) => "succeeded".to_string(),
+                TaskResult::Failed(e) => format!("failed: {e}"),
+                TaskResult::Canceled => "canceled".to_string(),
+            }),
+            Event::CancelRequested => "cancel requested".to_string(),
+        });
+        let commands = self.engine.handle(event);
+        self.record(commands);
+    }
+
+    /// Answers launched tasks in launch order until none is left.
+    fn run(&mut self, mut answer: impl FnMut(&Launch) -> TaskResult) -> &str {
+        while let Some(l) = self.launched.pop_front() {
+            let result = answer(&l);
+            self.send(Event::TaskFinished { node: l.node, result });
+        }
+        &self.trace
+    }
+}
+
+fn io_text(io: &Io) -> String {
+    let mut parts: Vec<String> = io.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    parts.extend(io.artifacts.iter().map(|(k, v)| format!("{k}=<{}>", v[0].uri)));
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// A component's outputs as an executor would report them: every output parameter set from
+/// `values`, every artifact as planned.
+fn outputs_of(l: &Launch, values: Value) -> TaskResult {
+    let executor_output = json!({"parameterValues": values}).to_string();
+    let files = BTreeMap::new();
+    TaskResult::Succeeded(coracle_engine::collect_outputs(&l.outputs, Some(&executor_output), &files).unwrap())
+}
+
+const ADD_CHAIN: &str = r#"
+pipelineInfo: {name: add-chain}
+root:
+  inputDefinitions: {parameters: {a: {parameterType: NUMBER_INTEGER}, b: {parameterType: NUMBER_INTEGER, defaultValue: 2}}}
+  outputDefinitions: {parameters: {Output: {parameterType: NUMBER_INTEGER}}}
+  dag:
+    outputs: {parameters: {Output: {valueFromParameter: {producerSubtask: double, outputParameterKey: Output}}}}
+    tasks:
+      add:
+        taskInfo: {name: add}
+        componentRef: {name: comp-add}
+        inputs: {parameters: {x: {componentInputParameter: a}, y: {componentInputParameter: b}}}
+      double:
+        taskInfo: {name: double}
+        componentRef: {name: comp-double}
+        inputs: {parameters: {x: {taskOutputParameter: {producerTask: add, outputParameterKey: Output}}}}
+components:
+  comp-add:
+    executorLabel: exec-add
+    inputDefinitions: {parameters: {x: {parameterType: NUMBER_INTEGER}, y: {parameterType: NUMBER_INTEGER}}}
+    outputDefinitions: {parameters: {Output: {parameterType: NUMBER_INTEGER}}}
+  comp-double:
+    executorLabel: exec-double
+    inputDefinitions: {parameters: {x: {parameterType: NUMBER_INTEGER}}}
+    outputDefinitions: {parameters: {Output: {parameterType: NUMBER_INTEGER}}}
+deploymentSpec:
+  executors:
+    exec-add:
+      container: {image: "python:3.11", command: [add], args: ["{{$.inputs.parameters['x']}}", "{{$.inputs.parameters['y']}}"]}
+    exec-double:
+      container: {image: "python:3.11", command: [double], args: ["--executor_input", "{{$}}"]}
+"#;
+
+fn add_chain_answer(l: &Launch) -> TaskResult {
+    let inputs = &l.executor_input["inputs"]["parameterValues"];
+    let sum = match l.task_path.as_str() {
+        "add" => inputs["x"].as_i64().unwrap() + inputs["y"].as_i64().unwrap(),
+        _ => inputs["x"].as_i64().unwrap() * 2,
+    };
+    outputs_of(l, json!({"Output": sum}))
+}
+
+#[test]
+fn data_dependencies_order_tasks_and_give_pipeline_outputs() {
+    let mut sim = Sim::start(ADD_CHAIN, json!({"a": 5}), 4);
+    let trace = sim.run(add_chain_answer).to_string();
+    insta::assert_snapshot!(trace);
+}
+
+#[test]
+fn executor_input_follows_the_kfp_contract() {
+    let sim = Sim::start(ADD_CHAIN, json!({"a": "7", "b": 1}), 4);
+    let launch = &sim.launched[0];
+    insta::assert_snapshot!(serde_json::to_string_pretty(&launch.executor_input).unwrap());
+    assert_eq!(launch.task_dir, "/data/runs/run-1/tasks/add");
+    assert_eq!(launch.dirs_to_create, vec!["/data/runs/run-1/tasks/add/outputs".to_string()]);
+}
+
+#[test]
+fn same_events_give_same_commands() {
+    let a = Sim::start(ADD_CHAIN, json!({"a": 1}), 1).run(add_chain_answer).to_string();
+    let b = Sim::start(ADD_CHAIN, json!({"a": 1}), 1).run(add_chain_answer).to_string();
+    assert_eq!(a, b);
+}
+
+const FAN: &str = r#"
+pipelineInfo: {name: fan}
+root:
+  dag:
+    tasks:
+      one: {taskInfo: {name: one}, componentRef: {name: comp-sleep}}
+      two: {taskInfo: {name: two}, componentRef: {name: comp-sleep}}
+      three: {taskInfo: {name: three}, componentRef: {name: comp-big}}
+      join: {taskInfo: {name: join}, componentRef: {name: comp-sleep}, dependentTasks: [one, two, three]}
+components:
+  comp-sleep: {executorLabel: exec-sleep}
+  comp-big: {executorLabel: exec-big}
+deploymentSpec:
+  executors:
+    exec-sleep: {container: {image: alpine, command: [sleep, "1"]}}
+    exec-big: {container: {image: alpine, command: [big], resources: {resourceCpuRequest: "1500m", resourceMemoryRequest: 1Gi}}}
+"#;
+
+#[test]
+fn parallelism_limit_and_resources_bound_what_runs() {
+    // Parallelism 3, but "three" asks for 1.5 of the 2 CPUs: it runs beside the others (they
+    // ask for nothing), and join waits for all three.
+    let mut sim = Sim::start(FAN, json!({}), 3);
+    assert_eq!(sim.engine.running_count(), 3);
+    let trace = sim.run(|_| TaskResult::Succeeded(Io::default())).to_string();
+    insta::assert_snapshot!("parallelism_3", trace);
+    // Parallelism 1: one at a time.
+    let mut sim = Sim::start(FAN, json!({}), 1);
+    assert_eq!(sim.engine.running_count(), 1);
+    sim.run(|_| TaskResult::Succeeded(Io::default()));
+}
+
+#[test]
+fn a_task_asking_more_than_the_machine_fails_the_run() {
+    let yaml = FAN.replace("resourceCpuRequest: \"1500m\"", "resourceCpuRequest: \"8\"");
+    let mut sim = Sim::start(&yaml, json!({}), 3);
+    let trace = sim.run(|_| TaskResult::Succeeded(Io::default())).to_string();
+    insta::assert_snapshot!(trace);
+}
+
+#[test]
+fn a_failure_stops_running_siblings_and_fails_the_run() {
+    let mut sim = Sim::start(FAN, json!({}), 2);
+    // "one" fails while "three" runs; "two" is queued.
+    let one = sim.launched.iter().position(|l| l.task_path == "one").unwrap();
+    let l = sim.launched.remove(one).unwrap();
+    sim.send(Event::TaskFinished { node: l.node, result: TaskResult::Failed("exit code 1".into()) });
+    let trace = sim.run(|_| TaskResult::Canceled).to_string();
+    insta::assert_snapshot!(trace);
+}
+
+#[test]
+fn cancel_stops_everything_and_ends_canceled() {
+    let mut sim = Sim::start(FAN, json!({}), 2);
+    sim.send(Event::CancelRequested);
+    let trace = sim.run(|_| TaskResult::Canceled).to_string();
+    insta::assert_snapshot!(trace);
+}
+
+const PLACEHOLDERS: &str = r#"
+pipelineInfo: {name: placeholders}
+root:
+  inputDefinitions:
+    parameters:
+      name: {parameterType: STRING, defaultValue: world}
+      maybe: {parameterType: STRING, isOptional: true}
+      ratio: {parameterType: NUMBER_DOUBLE, defaultValue: 1.0}
+      flags: {parameterType: LIST, defaultValue: [a, 1]}
+  dag:
+    tasks:
+      produce:
+        taskInfo: {name: produce}
+        componentRef: {name: comp-produce}
+        inputs:
+          parameters:
+            pipelinechannel--name: {componentInputParameter: name}
+            greeting: {runtimeValue: {constant: "hello {{$.inputs.parameters['pipelinechannel--name']}}!"}}
+            maybe: {componentInputParameter: maybe}
+            ratio: {componentInputParameter: ratio}
+            flags: {componentInputParameter: flags}
+      consume:
+        taskInfo: {name: consume}
+        componentRef: {name: comp-consume}
+        inputs: {artifacts: {data: {taskOutputArtifact: {producerTask: produce, outputArtifactKey: data}}}}
+components:
+  comp-produce:
+    executorLabel: exec-produce
+    inputDefinitions:
+      parameters:
+        pipelinechannel--name: {parameterType: STRING}
+        greeting: {parameterType: STRING}
+        maybe: {parameterType: STRING, isOptional: true}
+        ratio: {parameterType: NUMBER_DOUBLE}
+        flags: {parameterType: LIST}
+        count: {parameterType: NUMBER_INTEGER, defaultValue: 3}
+    outputDefinitions:
+      artifacts: {data: {artifactType: {schemaTitle: system.Dataset, schemaVersion: 0.0.1}}}
+      parameters: {n: {parameterType: NUMBER_INTEGER}}
+  comp-consume:
+    executorLabel: exec-consume
+    inputDefinitions: {artifacts: {data: {artifactType: {schemaTitle: system.Dataset, schemaVersion: 0.0.1}}}}
+deploymentSpec:
+  executors:
+    exec-produce:
+      container:
+        image: alpine
+        command: [sh, -c]
+        args:
+          - "{{$.inputs.parameters['greeting']}}"
+          - '{"Concat": ["--ratio=", "{{$.inputs.parameters[''ratio'']}}", ",count=", "{{$.inputs.parameters[''count'']}}"]}'
+          - '{"IfPresent": {"InputName": "maybe", "Then": ["--maybe", "{{$.inputs.parameters[''maybe'']}}"], "Else": ["--no-maybe"]}}'
+          - '{"IfPresent": {"InputName": "greeting", "Then": "--has-greeting"}}'
+          - "{{$.inputs.parameters['flags']}}"
+          - "{{$.outputs.artifacts['data'].path}}"
+          - "{{$.outputs.parameters['n'].output_file}}"
+          - "{{$.pipeline_job_name}}/{{$.pipeline_task_name}}/{{$.pipeline_job_uuid}}/{{$.pipeline_root}}"
+        env: [{name: GREETING, value: "{{$.inputs.parameters['greeting']}}"}]
+    exec-consume:
+      container: {image: alpine, command: [cat, "{{$.inputs.artifacts['data'].path}}", "{{$.inputs.artifacts['data'].uri}}"]}
+"#;
+
+#[test]
+fn placeholders_resolve_in_argv_and_env() {
+    let mut sim = Sim::start(PLACEHOLDERS, json!({}), 2);
+    let produce = sim.launched[0].clone();
+    assert_eq!(produce.env, vec![("GREETING".to_string(), "hello world!".to_string())]);
+    assert_eq!(produce.executor_input["inputs"]["parameterValues"]["count"], json!(3));
+    let trace = sim.run(|l| {
+        if l.task_path == "produce" {
+            let files = BTreeMap::from([("n".to_string(), "4".to_string())]);
+            TaskResult::Succeeded(coracle_engine::collect_outputs(&l.outputs, None, &files).unwrap())
+        } else {
+            TaskResult::Succeeded(Io::default())
+        }
+    }).to_string();
+    insta::assert_snapshot!(trace);
+    // With the optional input given, IfPresent takes its Then branch.
+    let sim = Sim::start(PLACEHOLDERS, json!({"maybe": "yes", "ratio": 0.5}), 2);
+    let argv = &sim.launched[0].argv;
+    assert_eq!(argv[3..6], ["--ratio=0.5,count=3", "--maybe", "yes"]);
+}
+
+const NESTED: &str = r#"
+pipelineInfo: {name: nested}
+root:
+  inputDefinitions: {parameters: {x: {parameterType: NUMBER_INTEGER}}}
+  outputDefinitions: {parameters: {Output: {parameterType: NUMBER_INTEGER}}}
+  dag:
+    outputs: {parameters: {Output: {valueFromParameter: {producerSubtask: after, outputParameterKey: Output}}}}
+    tasks:
+      inner-pipeline:
+        taskInfo: {name: inner-pipeline}
+        componentRef: {name: comp-inner-pipeline}
+        inputs: {parameters: {v: {componentInputParameter: x}}}
+      after:
+        taskInfo: {name: after}
+        componentRef: {name: comp-add}
+        inputs: {parameters: {x: {taskOutputParameter: {producerTask: inner-pipeline, outputParameterKey: Output}}, y: {runtimeValue: {constant: 100}}}}
+components:
+  comp-inner-pipeline:
+    inputDefinitions: {parameters: {v: {parameterType: NUMBER_INTEGER}}}
+    outputDefinitions: {parameters: {Output: {parameterType: NUMBER_INTEGER}}}
+    dag:
+      outputs: {parameters: {Output: {valueFromParameter: {producerSubtask: add, outputParameterKey: Output}}}}
+      tasks:
+        add:
+          taskInfo: {name: add}
+          componentRef: {name: comp-add}
+          inputs: {parameters: {x: {componentInputParameter: v}, y: {runtimeValue: {constant: 10}}}}
+  comp-add:
+    executorLabel: exec-add
+    inputDefinitions: {parameters: {x: {parameterType: NUMBER_INTEGER}, y: {parameterType: NUMBER_INTEGER}}}
+    outputDefinitions: {parameters: {Output: {parameterType: NUMBER_INTEGER}}}
+deploymentSpec:
+  executors:
+    exec-add: {container: {image: alpine, command: [add]}}
+"#;
+
+#[test]
+fn nested_pipelines_pass_inputs_and_outputs() {
+    let mut sim = Sim::start(NESTED, json!({"x": 1}), 2);
+    let trace = sim.run(|l| {
+        let p = &l.executor_input["inputs"]["parameterValues"];
+        outputs_of(l, json!({"Output": p["x"].as_i64().unwrap() + p["y"].as_i64().unwrap()}))
+    }).to_string();
+    insta::assert_snapshot!(trace);
+}
+
+#[test]
+fn unsupported_features_are_refused_with_their_path() {
+    let yaml = ADD_CHAIN.replace(
+        "componentRef: {name: comp-double}",
+        "componentRef: {name: comp-double}\n        triggerPolicy: {condition: \"1 == 1\"}",
+    );
+    let spec = load(&yaml);
+    let args = BTreeMap::from([("a".to_string(), json!(1)), ("b".to_string(), json!(1))]);
+    let err = Engine::start(spec, args, config(1)).err().unwrap().to_string();
+    assert_eq!(err, "root.dag.tasks.double.triggerPolicy.condition: conditions (dsl.If/Elif/Else, dsl.Condition) are not supported by this version of Coracle yet");
+}
