@@ -1,0 +1,10 @@
+//! Integration tests of the metadata store, each against a fresh database in a temporary
+//! directory (or in memory).
+
+mod artifacts;
+mod common;
+mod concurrency;
+mod latency;
+mod open;
+mod runs;
+mod tasks;
