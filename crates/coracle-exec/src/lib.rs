@@ -1,0 +1,139 @@
+//! Executor backends: running one task's fully resolved command and reporting how it ended.
+//!
+//! Owns the local process backend ([`ProcessExecutor`]) and the managed Python environments
+//! that let lightweight KFP Python components run without their `pip install` bootstrap. It
+//! does not decide what runs next, touches no database and resolves no placeholders: it gets
+//! a finished argv ([`TaskLaunch`]) and gives back a [`RunningTask`].
+//!
+//! How a task runs:
+//! - a command that is exactly the kfp SDK's lightweight-component bootstrap
+//!   ([`parse_kfp_bootstrap`]) runs without `sh` or `pip`: a warm Python worker (one per
+//!   environment, started on first use, `kfp.dsl.executor_main` already imported) forks a child
+//!   for it, in a managed environment holding the pinned kfp and the component's packages;
+//! - other commands of Python images (`python:*`) or that look like kfp Python components run
+//!   as given, with the managed environment's `bin` first on `PATH`;
+//! - everything else runs on the host as given (`image` is ignored: that is what the process
+//!   backend means).
+//!
+//! Invariants:
+//! - every task is its own process group; cancel signals the whole group (SIGTERM, then SIGKILL
+//!   after a grace period); when a task's main process exits, what is left of its group is
+//!   killed, as a container's processes die with it;
+//! - no process outlives Coracle: direct children get `PR_SET_PDEATHSIG(SIGKILL)` (forked from
+//!   one long-lived thread, since the signal follows the forking thread), and a small `sh`
+//!   guardian kills the groups of tasks still running if Coracle dies abruptly; dropping a
+//!   [`RunningTask`] kills its task; [`ProcessExecutor::shutdown`] kills everything;
+//! - stdout and stderr are appended, line by line as they come, to the task's log file and sent
+//!   on the live log channel; the file is complete and closed when [`RunningTask::wait`] returns;
+//! - the user's own Python is never installed into: Python images get managed virtual
+//!   environments under `envs_dir`, built once (atomically, under a file lock) and reused
+//!   without network afterwards; `offline` forbids pip entirely.
+
+mod bootstrap;
+mod executor;
+mod guardian;
+mod image;
+mod logs;
+mod pyenv;
+mod sys;
+mod zygote;
+
+use std::path::PathBuf;
+
+pub use bootstrap::{
+    KfpBootstrap, looks_like_kfp_python, parse_kfp_bootstrap, scan_pip_requirements,
+};
+pub use executor::{
+    Canceler, DEFAULT_CANCEL_GRACE, ProcessExecutor, ProcessExecutorOptions, PythonOptions,
+    RunningTask,
+};
+pub use image::{is_python_image, python_version_of_image};
+pub use pyenv::DEFAULT_KFP_VERSION;
+
+/// One task to start.
+#[derive(Debug, Clone)]
+pub struct TaskLaunch {
+    /// Unique per run, task and attempt; used in messages and log lines.
+    pub task_key: String,
+    /// The container image the spec names (`python:3.11`, `alpine`).
+    pub image: String,
+    /// The resolved command and arguments; `argv[0]` is looked up on `PATH`.
+    pub argv: Vec<String>,
+    /// The spec's environment variables, added to the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// The child's working directory; must exist.
+    pub work_dir: PathBuf,
+    /// Created (truncated) at launch; receives stdout and stderr interleaved by line.
+    pub log_path: PathBuf,
+}
+
+/// Which of a task's output streams a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// One line of a task's output, without its newline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub task_key: String,
+    pub stream: LogStream,
+    pub line: String,
+}
+
+/// How a task ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitOutcome {
+    /// The task's main process exited with this status.
+    Exited(i32),
+    /// The task's main process was killed by this signal, not by us.
+    Signaled(i32),
+    /// We stopped it: [`Canceler::cancel`] was called before it ended.
+    Killed,
+    /// It could not be started. This backend reports start failures as `Err` from
+    /// [`ProcessExecutor::launch`]; backends that learn of them later (an image pull) use this.
+    FailedToStart(String),
+}
+
+impl ExitOutcome {
+    pub fn success(&self) -> bool {
+        matches!(self, ExitOutcome::Exited(0))
+    }
+}
+
+/// Errors of this crate; messages read well after "failed to".
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("start task {task_key}: the command is empty")]
+    EmptyCommand { task_key: String },
+    #[error("start task {task_key}: cannot create log file {}: {source}", path.display())]
+    LogFile {
+        task_key: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("start task {task_key}: {reason}")]
+    Start { task_key: String, reason: String },
+    #[error("create python environment {env}: {reason} (see {})", log.display())]
+    PythonEnv {
+        env: String,
+        log: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "prepare python environment {env} ({requirements}): it is not installed and offline mode does not run pip; run once without offline mode to create it in {}",
+        envs_dir.display()
+    )]
+    Offline {
+        env: String,
+        requirements: String,
+        envs_dir: PathBuf,
+    },
+    #[error("use python interpreter {interpreter}: {reason}")]
+    Interpreter { interpreter: String, reason: String },
+    #[error("use python environment {}: {reason}", path.display())]
+    UseEnv { path: PathBuf, reason: String },
+    #[error("start task {task_key}: the executor is shut down")]
+    ShutDown { task_key: String },
+}

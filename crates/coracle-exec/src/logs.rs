@@ -1,0 +1,137 @@
+//! Copying a task's stdout and stderr into its log file, line by line as they come, and onto
+//! the live log channel.
+
+use std::fs::File;
+use std::io::Write;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe::Receiver;
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::{LogLine, LogStream};
+
+/// A line longer than this is cut into pieces of this size, so that one endless line cannot
+/// hold memory or starve the other stream.
+const MAX_LINE: usize = 64 * 1024;
+const READ_SIZE: usize = 64 * 1024;
+
+pub(crate) struct LogSink {
+    pub task_key: String,
+    pub file: File,
+    pub lines: Option<UnboundedSender<LogLine>>,
+    write_failed: bool,
+}
+
+impl LogSink {
+    pub(crate) fn new(
+        task_key: String,
+        file: File,
+        lines: Option<UnboundedSender<LogLine>>,
+    ) -> Self {
+        LogSink {
+            task_key,
+            file,
+            lines,
+            write_failed: false,
+        }
+    }
+
+    /// Writes complete lines (each ending in `\n`) to the file and the channel.
+    fn emit(&mut self, stream: LogStream, complete: &[u8]) {
+        if complete.is_empty() {
+            return;
+        }
+        if !self.write_failed
+            && let Err(error) = self.file.write_all(complete)
+        {
+            self.write_failed = true;
+            tracing::warn!(task_key = %self.task_key, %error, "cannot write task log file; further output is dropped from it");
+        }
+        if let Some(sender) = &self.lines {
+            for line in complete
+                .strip_suffix(b"\n")
+                .unwrap_or(complete)
+                .split(|&b| b == b'\n')
+            {
+                let _ = sender.send(LogLine {
+                    task_key: self.task_key.clone(),
+                    stream,
+                    line: String::from_utf8_lossy(line).into_owned(),
+                });
+            }
+        }
+    }
+
+    /// A line of Coracle's own about the task (written as stderr).
+    pub(crate) fn note(&mut self, message: &str) {
+        let mut line = message.as_bytes().to_vec();
+        line.push(b'\n');
+        self.emit(LogStream::Stderr, &line);
+    }
+}
+
+struct StreamState {
+    stream: LogStream,
+    receiver: Receiver,
+    pending: Vec<u8>,
+    buffer: Box<[u8]>,
+    done: bool,
+}
+
+impl StreamState {
+    fn new(stream: LogStream, receiver: Receiver) -> Self {
+        StreamState {
+            stream,
+            receiver,
+            pending: Vec::new(),
+            buffer: vec![0; READ_SIZE].into_boxed_slice(),
+            done: false,
+        }
+    }
+
+    fn absorb(&mut self, read: std::io::Result<usize>, sink: &mut LogSink) {
+        let n = match read {
+            Ok(0) | Err(_) => {
+                self.done = true;
+                if !self.pending.is_empty() {
+                    self.pending.push(b'\n');
+                    sink.emit(self.stream, &self.pending);
+                    self.pending.clear();
+                }
+                return;
+            }
+            Ok(n) => n,
+        };
+        let chunk = &self.buffer[..n];
+        match chunk.iter().rposition(|&b| b == b'\n') {
+            Some(last_newline) if self.pending.is_empty() => {
+                sink.emit(self.stream, &chunk[..=last_newline]);
+                self.pending.extend_from_slice(&chunk[last_newline + 1..]);
+            }
+            Some(last_newline) => {
+                self.pending.extend_from_slice(&chunk[..=last_newline]);
+                sink.emit(self.stream, &self.pending);
+                self.pending.clear();
+                self.pending.extend_from_slice(&chunk[last_newline + 1..]);
+            }
+            None => self.pending.extend_from_slice(chunk),
+        }
+        while self.pending.len() >= MAX_LINE {
+            let mut piece: Vec<u8> = self.pending.drain(..MAX_LINE).collect();
+            piece.push(b'\n');
+            sink.emit(self.stream, &piece);
+        }
+    }
+}
+
+/// Copies both pipes until both reach end of file; the sink's file is closed on return.
+pub(crate) async fn pump(stdout: Receiver, stderr: Receiver, mut sink: LogSink) {
+    let mut out = StreamState::new(LogStream::Stdout, stdout);
+    let mut err = StreamState::new(LogStream::Stderr, stderr);
+    while !(out.done && err.done) {
+        tokio::select! {
+            read = out.receiver.read(&mut out.buffer), if !out.done => out.absorb(read, &mut sink),
+            read = err.receiver.read(&mut err.buffer), if !err.done => err.absorb(read, &mut sink),
+        }
+    }
+}
