@@ -83,9 +83,28 @@ pub(crate) fn executor_input(inputs: &Io, outputs: &OutputPlan) -> Value {
     })
 }
 
-/// Substitutes `{{$.inputs.parameters['…']}}` in an f-string constant from the task's other
-/// inputs.
-pub(crate) fn interpolate_constant(text: &str, parameters: &BTreeMap<String, Value>) -> Result<String, String> {
+/// What a system placeholder (`{{$.pipeline_job_name}}`, …) stands for in one task.
+pub(crate) fn system_value(config: &RunConfig, task_name: &str, task_uuid: &str, s: SystemPlaceholder) -> String {
+    match s {
+        SystemPlaceholder::PipelineJobName | SystemPlaceholder::PipelineJobResourceName => config.run_name.clone(),
+        SystemPlaceholder::PipelineJobUuid => config.run_id.clone(),
+        SystemPlaceholder::PipelineTaskName => task_name.to_string(),
+        SystemPlaceholder::PipelineTaskUuid => task_uuid.to_string(),
+        SystemPlaceholder::PipelineJobCreateTimeUtc | SystemPlaceholder::PipelineJobScheduleTimeUtc => {
+            config.create_time.clone()
+        }
+        SystemPlaceholder::PipelineRoot => config.pipeline_root.clone(),
+        SystemPlaceholder::WorkspacePath => format!("{}/workspace", config.run_dir),
+    }
+}
+
+/// Substitutes placeholders in a constant input: `{{$.inputs.parameters['…']}}` of an
+/// f-string from the task's other inputs, and system placeholders (`system`).
+pub(crate) fn interpolate_constant(
+    text: &str,
+    parameters: &BTreeMap<String, Value>,
+    system: &dyn Fn(SystemPlaceholder) -> String,
+) -> Result<String, String> {
     let segments = placeholder::parse_text(text)?;
     let mut out = String::new();
     for segment in segments {
@@ -95,6 +114,7 @@ pub(crate) fn interpolate_constant(text: &str, parameters: &BTreeMap<String, Val
                 Some(v) => out.push_str(&value::to_placeholder_text(v)),
                 None => return Err(format!("the constant refers to input \"{name}\", which has no value")),
             },
+            Segment::Placeholder(Placeholder::System(p)) => out.push_str(&system(p)),
             Segment::Placeholder(other) => return Err(format!("placeholder {other:?} cannot appear in a constant")),
         }
     }
@@ -127,19 +147,7 @@ impl TaskContext<'_> {
                 .map(|(_, file)| file.clone())
                 .ok_or_else(|| format!("output parameter \"{name}\" is not declared"))?,
             Placeholder::OutputMetadataFile => self.outputs.executor_output_file.clone(),
-            Placeholder::System(s) => match s {
-                SystemPlaceholder::PipelineJobName | SystemPlaceholder::PipelineJobResourceName => {
-                    self.config.run_name.clone()
-                }
-                SystemPlaceholder::PipelineJobUuid => self.config.run_id.clone(),
-                SystemPlaceholder::PipelineTaskName => self.task_name.to_string(),
-                SystemPlaceholder::PipelineTaskUuid => self.task_uuid.clone(),
-                SystemPlaceholder::PipelineJobCreateTimeUtc | SystemPlaceholder::PipelineJobScheduleTimeUtc => {
-                    self.config.create_time.clone()
-                }
-                SystemPlaceholder::PipelineRoot => self.config.pipeline_root.clone(),
-                SystemPlaceholder::WorkspacePath => format!("{}/workspace", self.config.run_dir),
-            },
+            Placeholder::System(s) => system_value(self.config, self.task_name, &self.task_uuid, *s),
         })
     }
 

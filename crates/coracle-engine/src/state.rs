@@ -290,11 +290,14 @@ impl Engine {
                 }
             }
         }
+        let this = &self.nodes[node];
+        let task_uuid = resolve::task_uuid(&self.config.run_id, &this.path);
+        let system = |p| resolve::system_value(&self.config, &this.name, &task_uuid, p);
         for (key, constant) in constants {
             let v = match constant {
-                Value::String(s) if s.contains("{{$") => {
-                    Value::String(resolve::interpolate_constant(s, &io.parameters).map_err(|e| format!("input \"{key}\": {e}"))?)
-                }
+                Value::String(s) if s.contains("{{$") => Value::String(
+                    resolve::interpolate_constant(s, &io.parameters, &system).map_err(|e| format!("input \"{key}\": {e}"))?,
+                ),
                 other => other.clone(),
             };
             io.parameters.insert(key.clone(), v);

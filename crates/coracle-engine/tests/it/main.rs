@@ -250,6 +250,7 @@ root:
           parameters:
             pipelinechannel--name: {componentInputParameter: name}
             greeting: {runtimeValue: {constant: "hello {{$.inputs.parameters['pipelinechannel--name']}}!"}}
+            job: {runtimeValue: {constant: "{{$.pipeline_job_uuid}}/{{$.pipeline_task_name}}"}}
             maybe: {componentInputParameter: maybe}
             ratio: {componentInputParameter: ratio}
             flags: {componentInputParameter: flags}
@@ -264,6 +265,7 @@ components:
       parameters:
         pipelinechannel--name: {parameterType: STRING}
         greeting: {parameterType: STRING}
+        job: {parameterType: STRING}
         maybe: {parameterType: STRING, isOptional: true}
         ratio: {parameterType: NUMBER_DOUBLE}
         flags: {parameterType: LIST}
@@ -300,6 +302,8 @@ fn placeholders_resolve_in_argv_and_env() {
     let produce = sim.launched[0].clone();
     assert_eq!(produce.env, vec![("GREETING".to_string(), "hello world!".to_string())]);
     assert_eq!(produce.executor_input["inputs"]["parameterValues"]["count"], json!(3));
+    // System placeholders in a constant input (`dsl.PIPELINE_JOB_ID_PLACEHOLDER` as an argument).
+    assert_eq!(produce.executor_input["inputs"]["parameterValues"]["job"], json!("run-1/produce"));
     let trace = sim.run(|l| {
         if l.task_path == "produce" {
             let files = BTreeMap::from([("n".to_string(), "4".to_string())]);

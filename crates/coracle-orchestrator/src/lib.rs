@@ -1,0 +1,393 @@
+//! `coracle-orchestrator`: drives one run. It feeds the engine's state machine with events,
+//! carries out its commands (record in the store, launch or cancel through an executor,
+//! finish), and reports progress to whoever watches (the terminal view, later the server).
+//!
+//! Invariants:
+//! - every task or run state change is written to the store before the next command acts on
+//!   it, so what the store says is never behind what was started;
+//! - a run this loop owns always ends in a terminal state in the store, also when the loop
+//!   itself fails (the run is then recorded FAILED with the reason);
+//! - reading a task's outputs (files) happens here, at the edge; their meaning is decided by
+//!   `coracle_engine::collect_outputs`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use coracle_engine::{Command, Engine, Event, Io, Launch, NodeId, Resources, RunConfig, RunState, TaskResult, TaskState, TaskUpdate};
+use coracle_exec::{Canceler, ExitOutcome, ProcessExecutor, TaskLaunch};
+use coracle_spec::PipelineSpec;
+use coracle_store::{ArtifactRecord, RunRecord, Store, TaskRecord};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Engine(#[from] coracle_engine::Error),
+    #[error(transparent)]
+    Store(#[from] coracle_store::Error),
+    #[error(transparent)]
+    Artifacts(#[from] coracle_artifacts::Error),
+    #[error("failed to write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// How to run: limits and locations.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The data directory; runs live in `{home}/runs/{run_id}`.
+    pub home: PathBuf,
+    /// Where artifacts go; `None`: the spec's local default root, else `{home}/artifacts`.
+    pub pipeline_root: Option<String>,
+    pub parallelism: usize,
+    pub capacity: Resources,
+    /// A name for the run; default `{pipeline name}-{UTC time}`.
+    pub run_name: Option<String>,
+}
+
+/// What watchers are told while a run goes on.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    RunStarted { run_id: String, run_name: String, run_dir: PathBuf },
+    Task { update: TaskUpdate, log_path: Option<PathBuf>, at: DateTime<Utc> },
+    /// Something the user should know that is not an error (a setting passed over).
+    Note(String),
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub run_name: String,
+    pub state: RunState,
+    pub error: Option<String>,
+    pub outputs: Io,
+    /// The task whose failure failed the run, with its log file.
+    pub failed_task: Option<(String, PathBuf)>,
+}
+
+/// Starts and watches runs on one executor and store.
+#[derive(Clone)]
+pub struct Orchestrator {
+    store: Store,
+    executor: ProcessExecutor,
+}
+
+struct Running {
+    canceler: Canceler,
+}
+
+/// Per-task facts the store row needs that the engine does not keep (times, paths).
+#[derive(Default)]
+struct TaskBook {
+    started_at: Option<DateTime<Utc>>,
+    log_path: Option<PathBuf>,
+    task_dir: Option<String>,
+    inputs: Value,
+    exit_code: Option<i64>,
+}
+
+impl Orchestrator {
+    pub fn new(store: Store, executor: ProcessExecutor) -> Self {
+        Orchestrator { store, executor }
+    }
+
+    /// Runs a pipeline to its end. `arguments` were checked by
+    /// `coracle_spec::resolve_arguments`. Setting `cancel` to true cancels the run.
+    pub async fn run(
+        &self,
+        spec: Arc<PipelineSpec>,
+        arguments: BTreeMap<String, Value>,
+        options: RunOptions,
+        progress: mpsc::UnboundedSender<Progress>,
+        mut cancel: watch::Receiver<bool>,
+    ) -> Result<RunOutcome, Error> {
+        let created_at = Utc::now();
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let pipeline_name = spec.pipeline_info.name.clone();
+        let run_name = options
+            .run_name
+            .clone()
+            .unwrap_or_else(|| format!("{pipeline_name}-{}", created_at.format("%Y%m%d-%H%M%S")));
+        let run_dir = options.home.join("runs").join(&run_id);
+        let (pipeline_root, note) = coracle_artifacts::choose_pipeline_root(
+            options.pipeline_root.as_deref(),
+            spec.default_pipeline_root.as_deref(),
+            &options.home.join("artifacts"),
+        );
+        if let Some(note) = note {
+            let _ = progress.send(Progress::Note(note));
+        }
+        let config = RunConfig {
+            run_id: run_id.clone(),
+            run_name: run_name.clone(),
+            pipeline_root: pipeline_root.clone(),
+            run_dir: run_dir.display().to_string(),
+            create_time: created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            parallelism: options.parallelism,
+            capacity: options.capacity,
+        };
+        let (mut engine, commands) = Engine::start(Arc::clone(&spec), arguments.clone(), config)?;
+        coracle_artifacts::prepare_dirs(&[run_dir.join("tasks").display().to_string()])?;
+        self.store
+            .insert_run(&RunRecord {
+                run_id: run_id.clone(),
+                display_name: run_name.clone(),
+                pipeline_name,
+                pipeline_spec: serde_json::to_value(&*spec).unwrap_or(Value::Null),
+                parameters: serde_json::to_value(&arguments).unwrap_or(Value::Null),
+                pipeline_root,
+                state: coracle_store::RunState::Running,
+                error: None,
+                outputs: Value::Null,
+                created_at,
+                started_at: Some(created_at),
+                finished_at: None,
+            })
+            .await?;
+        let _ = progress.send(Progress::RunStarted { run_id: run_id.clone(), run_name: run_name.clone(), run_dir: run_dir.clone() });
+
+        let mut driver = Driver {
+            store: self.store.clone(),
+            executor: self.executor.clone(),
+            run_id: run_id.clone(),
+            progress,
+            running: BTreeMap::new(),
+            book: BTreeMap::new(),
+            events: mpsc::unbounded_channel(),
+            finished: None,
+            first_failed: None,
+        };
+        let result = driver.drive(&mut engine, commands, &mut cancel).await;
+        match result {
+            Ok(()) => {}
+            Err(e) => {
+                // The loop itself broke: stop what runs and record the run as failed.
+                for running in driver.running.values() {
+                    running.canceler.cancel();
+                }
+                let message = format!("internal error: {e}");
+                let _ = self.store.set_run_state(&run_id, coracle_store::RunState::Failed, Some(&message), Utc::now()).await;
+                return Err(e);
+            }
+        }
+        let finished = driver.finished.take().expect("drive returns once the run finished");
+        Ok(RunOutcome {
+            run_id,
+            run_name,
+            state: finished.state,
+            error: finished.error,
+            outputs: finished.outputs,
+            failed_task: driver.first_failed,
+        })
+    }
+}
+
+struct Driver {
+    store: Store,
+    executor: ProcessExecutor,
+    run_id: String,
+    progress: mpsc::UnboundedSender<Progress>,
+    running: BTreeMap<NodeId, Running>,
+    book: BTreeMap<NodeId, TaskBook>,
+    events: (mpsc::UnboundedSender<Event>, mpsc::UnboundedReceiver<Event>),
+    finished: Option<coracle_engine::RunFinished>,
+    first_failed: Option<(String, PathBuf)>,
+}
+
+impl Driver {
+    async fn drive(&mut self, engine: &mut Engine, first: Vec<Command>, cancel: &mut watch::Receiver<bool>) -> Result<(), Error> {
+        self.apply(first).await?;
+        let mut cancel_sent = false;
+        while self.finished.is_none() {
+            let event = tokio::select! {
+                event = self.events.1.recv() => event.expect("the driver holds a sender"),
+                changed = cancel.changed(), if !cancel_sent => {
+                    if changed.is_err() || !*cancel.borrow() {
+                        if changed.is_err() { cancel_sent = true; }
+                        continue;
+                    }
+                    cancel_sent = true;
+                    Event::CancelRequested
+                }
+            };
+            if let Event::TaskFinished { node, .. } = &event {
+                self.running.remove(node);
+            }
+            let commands = engine.handle(event);
+            self.apply(commands).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self, commands: Vec<Command>) -> Result<(), Error> {
+        for command in commands {
+            match command {
+                Command::Update(update) => self.record(update).await?,
+                Command::Launch(launch) => self.launch(*launch).await?,
+                Command::Cancel { node } => {
+                    if let Some(r) = self.running.get(&node) {
+                        r.canceler.cancel();
+                    }
+                }
+                Command::Finish(finished) => {
+                    let state = match finished.state {
+                        RunState::Succeeded => coracle_store::RunState::Succeeded,
+                        RunState::Canceled => coracle_store::RunState::Canceled,
+                        RunState::Failed | RunState::Running => coracle_store::RunState::Failed,
+                    };
+                    if finished.state == RunState::Succeeded {
+                        self.store.set_run_outputs(&self.run_id, &io_json(&finished.outputs)).await?;
+                    }
+                    self.store.set_run_state(&self.run_id, state, finished.error.as_deref(), Utc::now()).await?;
+                    self.finished = Some(finished);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn record(&mut self, update: TaskUpdate) -> Result<(), Error> {
+        let now = Utc::now();
+        let book = self.book.entry(update.node).or_default();
+        if update.state == TaskState::Running && book.started_at.is_none() {
+            book.started_at = Some(now);
+        }
+        if let Some(inputs) = &update.inputs {
+            book.inputs = io_json(inputs);
+        }
+        let state = match update.state {
+            TaskState::Pending => coracle_store::TaskState::Pending,
+            TaskState::Running => coracle_store::TaskState::Running,
+            TaskState::Succeeded => coracle_store::TaskState::Succeeded,
+            TaskState::Failed => coracle_store::TaskState::Failed,
+            TaskState::Skipped => coracle_store::TaskState::Skipped,
+            TaskState::Canceled => coracle_store::TaskState::Canceled,
+        };
+        let record = TaskRecord {
+            run_id: self.run_id.clone(),
+            task_id: update.task_path.clone(),
+            attempt: i64::from(update.attempt),
+            name: update.name.clone(),
+            component: update.component.clone(),
+            parent_task_id: update.parent_path.clone(),
+            state,
+            inputs: book.inputs.clone(),
+            outputs: update.outputs.as_ref().map(io_json).unwrap_or(Value::Null),
+            exit_code: book.exit_code,
+            error: update.error.clone(),
+            log_path: book.log_path.as_ref().map(|p| p.display().to_string()),
+            work_dir: book.task_dir.clone(),
+            started_at: book.started_at,
+            finished_at: update.state.is_terminal().then_some(now),
+        };
+        self.store.upsert_task(&record).await?;
+        if update.state == TaskState::Succeeded && !update.is_dag {
+            for (key, artifacts) in update.outputs.iter().flat_map(|o| o.artifacts.iter()) {
+                for (index, a) in artifacts.iter().enumerate() {
+                    self.store
+                        .insert_artifact(&ArtifactRecord {
+                            artifact_id: format!("{}/{}/{key}/{index}", self.run_id, update.task_path),
+                            run_id: self.run_id.clone(),
+                            producer_task_id: update.task_path.clone(),
+                            output_key: key.clone(),
+                            name: a.name.clone(),
+                            uri: a.uri.clone(),
+                            schema_title: a.schema_title.clone(),
+                            schema_version: a.schema_version.clone(),
+                            metadata: Value::Object(a.metadata.clone()),
+                            created_at: now,
+                        })
+                        .await?;
+                }
+            }
+        }
+        if update.state == TaskState::Failed && !update.is_dag && self.first_failed.is_none() {
+            if let Some(log) = &book.log_path {
+                self.first_failed = Some((update.task_path.clone(), log.clone()));
+            }
+        }
+        let log_path = book.log_path.clone();
+        let _ = self.progress.send(Progress::Task { update, log_path, at: now });
+        Ok(())
+    }
+
+    async fn launch(&mut self, launch: Launch) -> Result<(), Error> {
+        let node = launch.node;
+        let task_dir = PathBuf::from(&launch.task_dir);
+        let log_path = task_dir.join("task.log");
+        coracle_artifacts::prepare_dirs(&launch.dirs_to_create)?;
+        write_file(&task_dir.join("executor_input.json"), launch.executor_input.to_string().as_bytes())?;
+        let book = self.book.entry(node).or_default();
+        book.log_path = Some(log_path.clone());
+        book.task_dir = Some(launch.task_dir.clone());
+        let task = TaskLaunch {
+            task_key: launch.task_path.clone(),
+            image: launch.image.clone(),
+            argv: launch.argv.clone(),
+            env: launch.env.clone(),
+            work_dir: task_dir.clone(),
+            log_path,
+        };
+        let sender = self.events.0.clone();
+        match self.executor.launch(task).await {
+            Err(e) => {
+                let _ = sender.send(Event::TaskFinished { node, result: TaskResult::Failed(format!("failed to start: {e}")) });
+                // Keep the engine's view consistent: it considers the task running until told.
+            }
+            Ok(mut running) => {
+                self.running.insert(node, Running { canceler: running.canceler() });
+                let outputs = launch.outputs;
+                tokio::spawn(async move {
+                    let outcome = running.wait().await;
+                    let result = match outcome {
+                        ExitOutcome::Exited(0) => read_outputs(&outputs).await,
+                        ExitOutcome::Exited(code) => TaskResult::Failed(format!("exit code {code}")),
+                        ExitOutcome::Signaled(signal) => TaskResult::Failed(format!("killed by signal {signal}")),
+                        ExitOutcome::Killed => TaskResult::Canceled,
+                        ExitOutcome::FailedToStart(e) => TaskResult::Failed(format!("failed to start: {e}")),
+                    };
+                    let _ = sender.send(Event::TaskFinished { node, result });
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn read_outputs(plan: &coracle_engine::OutputPlan) -> TaskResult {
+    let executor_output = tokio::fs::read_to_string(&plan.executor_output_file).await.ok();
+    let mut files = BTreeMap::new();
+    for (name, (_, file)) in &plan.parameters {
+        if let Ok(text) = tokio::fs::read_to_string(file).await {
+            files.insert(name.clone(), text);
+        }
+    }
+    match coracle_engine::collect_outputs(plan, executor_output.as_deref(), &files) {
+        Ok(io) => TaskResult::Succeeded(io),
+        Err(e) => TaskResult::Failed(e),
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    std::fs::write(path, bytes).map_err(|source| Error::Write { path: path.display().to_string(), source })
+}
+
+/// The JSON form of a set of values, as stored and printed:
+/// `{"parameters": {...}, "artifacts": {name: [{uri, type, metadata}]}}`.
+pub fn io_json(io: &Io) -> Value {
+    let artifacts: serde_json::Map<String, Value> = io
+        .artifacts
+        .iter()
+        .map(|(k, list)| {
+            let list: Vec<Value> = list
+                .iter()
+                .map(|a| json!({"name": a.name, "uri": a.uri, "type": a.schema_title, "metadata": Value::Object(a.metadata.clone())}))
+                .collect();
+            (k.clone(), Value::Array(list))
+        })
+        .collect();
+    json!({"parameters": io.parameters, "artifacts": artifacts})
+}
