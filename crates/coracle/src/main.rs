@@ -1,0 +1,169 @@
+//! `coracle`: Kubeflow Pipelines as one program. This binary is the command line: it parses
+//! arguments, opens the data directory, and hands work to the library crates.
+//!
+//! Exit codes: 0 the run succeeded (or the command did its job), 1 the run failed or was
+//! canceled, 2 the input was bad (nothing ran).
+
+mod home;
+mod run_cmd;
+mod runs_cmd;
+mod view;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "coracle", version, about = "Run Kubeflow Pipelines on one machine", propagate_version = true)]
+struct Cli {
+    /// Data directory: the run database, task logs, artifacts and Python environments.
+    #[arg(long, global = true, env = "CORACLE_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run a compiled pipeline (KFP IR as YAML/JSON, or a .zip/.tar.gz package).
+    Run(RunArgs),
+    /// Look at recorded runs.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
+    /// Print the logs of a run's tasks.
+    Logs {
+        /// Run id (a unique prefix is enough).
+        run_id: String,
+        /// Task name or path; all tasks when left out.
+        task: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        #[arg(long, default_value_t = 20, env = "CORACLE_LIMIT")]
+        limit: i64,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text, env = "CORACLE_OUTPUT")]
+        output: OutputFormat,
+    },
+    /// Show one run: state, parameters, tasks and outputs.
+    Get {
+        /// Run id (a unique prefix is enough).
+        run_id: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text, env = "CORACLE_OUTPUT")]
+        output: OutputFormat,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The pipeline file.
+    pipeline: PathBuf,
+    /// A pipeline parameter, NAME=VALUE (repeatable); the value is read as the parameter's type.
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// A JSON file with an object of parameters; -p values win over it.
+    #[arg(long, value_name = "FILE", env = "CORACLE_PARAMS")]
+    params_file: Option<PathBuf>,
+    /// How to print the result: text, or JSON on stdout for scripts.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, env = "CORACLE_OUTPUT")]
+    output: OutputFormat,
+    /// How many tasks may run at once (default: the number of CPU cores).
+    #[arg(long, env = "CORACLE_PARALLELISM")]
+    parallelism: Option<usize>,
+    /// Where artifacts go (default: the pipeline's local root, else HOME/artifacts).
+    #[arg(long, env = "CORACLE_PIPELINE_ROOT", value_name = "DIR")]
+    pipeline_root: Option<String>,
+    /// A name for the run.
+    #[arg(long, env = "CORACLE_RUN_NAME")]
+    name: Option<String>,
+    /// Python interpreter to build managed environments for Python components from.
+    #[arg(long, env = "CORACLE_PYTHON", value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// An existing virtual environment to run Python components in, as it is (no installs).
+    #[arg(long, env = "CORACLE_PYTHON_ENV", value_name = "DIR", conflicts_with = "python")]
+    python_env: Option<PathBuf>,
+    /// Where managed Python environments are kept (default: HOME/python-envs); several data
+    /// directories may share one.
+    #[arg(long, env = "CORACLE_PYTHON_ENVS_DIR", value_name = "DIR")]
+    python_envs_dir: Option<PathBuf>,
+    /// Never install packages; Python components need a ready environment.
+    #[arg(long, env = "CORACLE_OFFLINE")]
+    offline: bool,
+    /// Do not stream task logs to the terminal (they are still written to files).
+    #[arg(long, env = "CORACLE_NO_LOGS")]
+    no_logs: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CORACLE_LOG").unwrap_or_else(|_| "warn,coracle_exec=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        let home = home::resolve(cli.home)?;
+        match cli.command {
+            Commands::Run(args) => run_cmd::run(&home, args).await,
+            Commands::Runs { command: RunsCommand::List { limit, output } } => runs_cmd::list(&home, limit, output).await,
+            Commands::Runs { command: RunsCommand::Get { run_id, output } } => runs_cmd::get(&home, &run_id, output).await,
+            Commands::Logs { run_id, task } => runs_cmd::logs(&home, &run_id, task.as_deref()).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// A command's failure: a user mistake (exit 2) or something that went wrong (exit 1).
+#[derive(Debug)]
+pub struct CliError {
+    pub user_error: bool,
+    pub error: anyhow::Error,
+}
+
+impl CliError {
+    pub fn user(error: impl Into<anyhow::Error>) -> Self {
+        CliError { user_error: true, error: error.into() }
+    }
+    fn exit_code(&self) -> u8 {
+        if self.user_error { 2 } else { 1 }
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError { user_error: false, error: e.into() }
+    }
+}

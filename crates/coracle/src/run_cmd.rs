@@ -1,0 +1,170 @@
+//! `coracle run`: load, check, run, report.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context};
+use coracle_engine::{Resources, RunState};
+use coracle_exec::{ProcessExecutor, ProcessExecutorOptions, PythonOptions};
+use coracle_orchestrator::{io_json, Orchestrator, RunOptions};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+
+use crate::view::View;
+use crate::{home, CliError, OutputFormat, RunArgs};
+
+pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
+    let pipeline = coracle_spec::load_path(&args.pipeline).map_err(CliError::user)?;
+    let given = collect_params(&args)?;
+    let arguments = coracle_spec::resolve_arguments(&pipeline.spec, &given)
+        .map_err(|issues| CliError::user(anyhow!("{}: bad parameters:\n{issues}", args.pipeline.display())))?;
+    let spec = Arc::new(pipeline.spec);
+
+    let store = home::open_store(home).await?;
+    let (log_tx, log_rx) = mpsc::unbounded_channel();
+    let executor = ProcessExecutor::new(ProcessExecutorOptions {
+        python: PythonOptions {
+            envs_dir: args.python_envs_dir.clone().unwrap_or_else(|| home.join("python-envs")),
+            interpreter: args.python.clone(),
+            use_env: args.python_env.clone(),
+            offline: args.offline,
+        },
+        log_lines: (!args.no_logs).then_some(log_tx),
+    });
+    let orchestrator = Orchestrator::new(store, executor.clone());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let options = RunOptions {
+        home: home.to_path_buf(),
+        pipeline_root: args.pipeline_root.clone(),
+        parallelism: args.parallelism.unwrap_or(cores).max(1),
+        capacity: Resources { cpu_millis: cores as u64 * 1000, memory_bytes: total_memory_bytes() },
+        run_name: args.name.clone(),
+    };
+
+    let (progress_tx, progress_rx) = mpsc::unbounded_channel();
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let view = View::start(progress_rx, log_rx, args.output == OutputFormat::Json);
+    let signals = tokio::spawn(async move {
+        wait_for_interrupt().await;
+        eprintln!("\ncanceling the run (Ctrl-C again to stop waiting)...");
+        let _ = cancel_tx.send(true);
+        wait_for_interrupt().await;
+        eprintln!("stopped waiting; tasks may still be ending");
+        std::process::exit(1);
+    });
+    let outcome = orchestrator.run(spec, arguments, options, progress_tx, cancel_rx).await;
+    signals.abort();
+    executor.shutdown().await;
+    view.finish().await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(coracle_orchestrator::Error::Engine(e)) => {
+            return Err(CliError::user(anyhow!("{}: cannot run this pipeline: {e}", args.pipeline.display())));
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let state = match outcome.state {
+        RunState::Succeeded => "SUCCEEDED",
+        RunState::Failed => "FAILED",
+        RunState::Canceled => "CANCELED",
+        RunState::Running => "RUNNING",
+    };
+    if args.output == OutputFormat::Json {
+        let result = json!({
+            "run_id": outcome.run_id,
+            "run_name": outcome.run_name,
+            "state": state,
+            "error": outcome.error,
+            "outputs": io_json(&outcome.outputs),
+        });
+        println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+    } else {
+        if let (Some((task, log)), RunState::Failed) = (&outcome.failed_task, outcome.state) {
+            print_log_tail(task, log);
+        }
+        if let Some(error) = &outcome.error {
+            eprintln!("error: {error}");
+        }
+        eprintln!("run {} ({}) {state}", outcome.run_id, outcome.run_name);
+        print_outputs(&io_json(&outcome.outputs));
+    }
+    Ok(if outcome.state == RunState::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn collect_params(args: &RunArgs) -> Result<BTreeMap<String, Value>, CliError> {
+    let mut given = BTreeMap::new();
+    if let Some(file) = &args.params_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("failed to read parameters file {}", file.display()))
+            .map_err(CliError::user)?;
+        let value: Value = serde_json::from_str(&text)
+            .with_context(|| format!("parameters file {} is not valid JSON", file.display()))
+            .map_err(CliError::user)?;
+        let Value::Object(map) = value else {
+            return Err(CliError::user(anyhow!("parameters file {} must hold a JSON object", file.display())));
+        };
+        given.extend(map);
+    }
+    for param in &args.params {
+        let (name, value) = param
+            .split_once('=')
+            .ok_or_else(|| CliError::user(anyhow!("-p {param:?}: expected NAME=VALUE")))?;
+        // The text is read as the declared type when the parameters are resolved.
+        given.insert(name.to_string(), Value::String(value.to_string()));
+    }
+    Ok(given)
+}
+
+async fn wait_for_interrupt() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+    }
+}
+
+fn total_memory_bytes() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// The last lines of a failed task's log, so the reason is on screen.
+fn print_log_tail(task: &str, log: &Path) {
+    let Ok(text) = std::fs::read_to_string(log) else { return };
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(20)..];
+    if tail.is_empty() {
+        return;
+    }
+    eprintln!("--- last {} log lines of {task} ({}) ---", tail.len(), log.display());
+    for line in tail {
+        eprintln!("{line}");
+    }
+    eprintln!("---");
+}
+
+fn print_outputs(outputs: &Value) {
+    let params = outputs["parameters"].as_object().filter(|m| !m.is_empty());
+    let artifacts = outputs["artifacts"].as_object().filter(|m| !m.is_empty());
+    if params.is_none() && artifacts.is_none() {
+        return;
+    }
+    println!("outputs:");
+    for (name, value) in params.into_iter().flatten() {
+        println!("  {name} = {value}");
+    }
+    for (name, list) in artifacts.into_iter().flatten() {
+        for a in list.as_array().into_iter().flatten() {
+            println!("  {name} = {} ({})", a["uri"].as_str().unwrap_or_default(), a["type"].as_str().unwrap_or_default());
+        }
+    }
+}
