@@ -9,6 +9,24 @@ use crate::model::ParameterType;
 /// floats). Strings are accepted for non-string types when they parse as that type, since
 /// parameters often arrive as text.
 pub fn coerce(ty: ParameterType, value: &Value) -> Result<Value, String> {
+    coerce_raw(ty, value).map(canonical)
+}
+
+/// Numbers as the KFP backend renders them: every value is a double on the wire, and an
+/// integral one prints without a fraction (`1.0` → `1`), at any depth of a list or struct.
+pub fn canonical(value: Value) -> Value {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, canonical(v))).collect()),
+        other => other,
+    }
+}
+
+fn coerce_raw(ty: ParameterType, value: &Value) -> Result<Value, String> {
     let wrong = || format!("expected {}, got {}", type_word(ty), describe(value));
     match (ty, value) {
         (ParameterType::String, Value::String(_)) => Ok(value.clone()),
@@ -20,7 +38,7 @@ pub fn coerce(ty: ParameterType, value: &Value) -> Result<Value, String> {
         (ParameterType::List, Value::Array(_)) => Ok(value.clone()),
         (ParameterType::Struct | ParameterType::TaskFinalStatus, Value::Object(_)) => Ok(value.clone()),
         (ParameterType::Unspecified, _) => Ok(value.clone()),
-        (ty, Value::String(text)) if ty != ParameterType::String => parse_text(ty, text).map_err(|_| wrong()),
+        (ty, Value::String(text)) if ty != ParameterType::String => parse_text_raw(ty, text).map_err(|_| wrong()),
         _ => Err(wrong()),
     }
 }
@@ -29,6 +47,10 @@ pub fn coerce(ty: ParameterType, value: &Value) -> Result<Value, String> {
 /// output parameter file. STRING is taken raw; BOOLEAN is `true`/`false` in any case; numbers
 /// as written; LIST and STRUCT as JSON.
 pub fn parse_text(ty: ParameterType, text: &str) -> Result<Value, String> {
+    parse_text_raw(ty, text).map(canonical)
+}
+
+fn parse_text_raw(ty: ParameterType, text: &str) -> Result<Value, String> {
     let trimmed = text.trim();
     let wrong = || format!("expected {}, got {:?}", type_word(ty), text);
     match ty {
@@ -134,7 +156,9 @@ mod tests {
         check_coerce(NumberInteger, json!(5.5), "error: expected NUMBER_INTEGER, got a number (5.5)");
         check_coerce(NumberInteger, json!("7"), "7");
         check_coerce(NumberInteger, json!("x"), r#"error: expected NUMBER_INTEGER, got a string ("x")"#);
-        check_coerce(NumberDouble, json!(2), "2.0");
+        check_coerce(NumberDouble, json!(2), "2");
+        check_coerce(NumberDouble, json!(2.5), "2.5");
+        check_coerce(List, json!([1.0, {"a": [2.0, 0.5]}]), r#"[1,{"a":[2,0.5]}]"#);
         check_coerce(NumberDouble, json!("0.25"), "0.25");
         check_coerce(String, json!("a"), r#""a""#);
         check_coerce(String, json!(3), "error: expected STRING, got a number (3)");
@@ -167,7 +191,7 @@ mod tests {
         assert_eq!(parse_text(String, " x \n").unwrap(), json!(" x \n"));
         assert_eq!(parse_text(Boolean, "FALSE\n").unwrap(), json!(false));
         assert_eq!(parse_text(NumberInteger, "42\n").unwrap(), json!(42));
-        assert_eq!(parse_text(NumberDouble, "1e3").unwrap(), json!(1000.0));
+        assert_eq!(parse_text(NumberDouble, "1e3").unwrap(), json!(1000));
         assert_eq!(parse_text(Struct, r#"{"a": [1]}"#).unwrap(), json!({"a": [1]}));
         assert!(parse_text(List, "{}").is_err());
         assert!(parse_text(NumberInteger, "4.5").is_err());
