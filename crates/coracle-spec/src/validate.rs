@@ -307,7 +307,7 @@ impl<'a> Validator<'a> {
                 }
             }
         }
-        if let Some(cycle) = find_cycle(dag) {
+        if let Some(cycle) = dag_cycle(dag) {
             self.issue(format!("{path}.tasks"), format!("dependency cycle: {}", cycle.join(" -> ")));
         }
     }
@@ -340,86 +340,72 @@ impl<'a> Validator<'a> {
 
     /// Components that (transitively) contain themselves would expand forever.
     fn component_nesting(&mut self) {
-        let mut state: BTreeMap<&str, u8> = BTreeMap::new(); // 1 = on stack, 2 = done
-        fn visit<'s>(
-            spec: &'s PipelineSpec,
-            name: &'s str,
-            state: &mut BTreeMap<&'s str, u8>,
-            stack: &mut Vec<&'s str>,
-        ) -> Option<Vec<String>> {
-            match state.get(name) {
-                Some(2) => return None,
-                Some(1) => {
-                    let start = stack.iter().position(|n| *n == name).unwrap_or(0);
-                    let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
-                    cycle.push(name.to_string());
-                    return Some(cycle);
-                }
-                _ => {}
-            }
-            state.insert(name, 1);
-            stack.push(name);
-            if let Some(dag) = spec.components.get(name).and_then(|c| c.dag.as_ref()) {
-                for task in dag.tasks.values() {
-                    if spec.components.contains_key(&task.component_ref.name) {
-                        if let Some(cycle) = visit(spec, &task.component_ref.name, state, stack) {
-                            return Some(cycle);
-                        }
-                    }
-                }
-            }
-            stack.pop();
-            state.insert(name, 2);
-            None
-        }
-        for name in self.spec.components.keys() {
-            let mut stack = Vec::new();
-            if let Some(cycle) = visit(self.spec, name, &mut state, &mut stack) {
-                self.issue("components", format!("component nesting cycle: {}", cycle.join(" -> ")));
-                return;
-            }
+        let spec = self.spec;
+        let children = |name: &'a str| -> Vec<&'a str> {
+            spec.components
+                .get(name)
+                .and_then(|c| c.dag.as_ref())
+                .map(|dag| dag.tasks.values().map(|t| t.component_ref.name.as_str()).collect())
+                .unwrap_or_default()
+        };
+        let names = spec.components.keys().map(String::as_str);
+        if let Some(cycle) = find_cycle(names, |n| children(n).into_iter().filter(|c| spec.components.contains_key(*c)).collect()) {
+            self.issue("components", format!("component nesting cycle: {}", cycle.join(" -> ")));
         }
     }
 }
 
-fn find_cycle(dag: &DagSpec) -> Option<Vec<String>> {
-    // Depth-first search with colours; returns the first cycle found, in order.
-    let mut colour: BTreeMap<&str, u8> = BTreeMap::new();
-    fn visit<'d>(
-        dag: &'d DagSpec,
-        name: &'d str,
-        colour: &mut BTreeMap<&'d str, u8>,
-        stack: &mut Vec<&'d str>,
+/// The tasks of a DAG that wait on each other in a circle, upstream first.
+fn dag_cycle(dag: &DagSpec) -> Option<Vec<String>> {
+    let upstream = |name: &str| -> Vec<&str> {
+        dag.tasks
+            .get_key_value(name)
+            .map(|(key, task)| task.upstream_tasks().into_iter().filter(|up| dag.tasks.contains_key(*up) && *up != key).collect())
+            .unwrap_or_default()
+    };
+    let mut cycle = find_cycle(dag.tasks.keys().map(String::as_str), upstream)?;
+    cycle.reverse();
+    Some(cycle)
+}
+
+/// Depth-first search over `nodes` following `edges`; the first cycle found, as the path from
+/// a node back to itself.
+fn find_cycle<'n>(nodes: impl Iterator<Item = &'n str>, edges: impl Fn(&'n str) -> Vec<&'n str>) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        OnPath,
+        Done,
+    }
+    fn visit<'n>(
+        name: &'n str,
+        edges: &dyn Fn(&'n str) -> Vec<&'n str>,
+        marks: &mut BTreeMap<&'n str, Mark>,
+        path: &mut Vec<&'n str>,
     ) -> Option<Vec<String>> {
-        match colour.get(name) {
-            Some(2) => return None,
-            Some(1) => {
-                let start = stack.iter().position(|n| *n == name).unwrap_or(0);
-                let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
+        match marks.get(name) {
+            Some(Mark::Done) => return None,
+            Some(Mark::OnPath) => {
+                let start = path.iter().position(|n| *n == name).unwrap_or(0);
+                let mut cycle: Vec<String> = path[start..].iter().map(|s| s.to_string()).collect();
                 cycle.push(name.to_string());
                 return Some(cycle);
             }
-            _ => {}
+            None => {}
         }
-        colour.insert(name, 1);
-        stack.push(name);
-        if let Some(task) = dag.tasks.get(name) {
-            for up in task.upstream_tasks() {
-                if dag.tasks.contains_key(up) && up != name {
-                    if let Some(c) = visit(dag, up, colour, stack) {
-                        return Some(c);
-                    }
-                }
+        marks.insert(name, Mark::OnPath);
+        path.push(name);
+        for next in edges(name) {
+            if let Some(cycle) = visit(next, edges, marks, path) {
+                return Some(cycle);
             }
         }
-        stack.pop();
-        colour.insert(name, 2);
+        path.pop();
+        marks.insert(name, Mark::Done);
         None
     }
-    for name in dag.tasks.keys() {
-        let mut stack = Vec::new();
-        if let Some(mut cycle) = visit(dag, name, &mut colour, &mut stack) {
-            cycle.reverse(); // upstream first
+    let mut marks = BTreeMap::new();
+    for name in nodes {
+        if let Some(cycle) = visit(name, &edges, &mut marks, &mut Vec::new()) {
             return Some(cycle);
         }
     }

@@ -219,3 +219,21 @@ fn archives_are_read() {
     let err = load_bytes("p.tar.gz", &tar_gz[..tar_gz.len() / 2]).unwrap_err();
     assert!(matches!(err, Error::Format { .. }), "{err}");
 }
+
+#[test]
+fn a_component_that_contains_itself_is_refused() {
+    let yaml = r#"
+pipelineInfo: {name: p}
+root:
+  dag:
+    tasks:
+      outer: {taskInfo: {name: outer}, componentRef: {name: comp-loop}}
+components:
+  comp-loop:
+    dag:
+      tasks:
+        inner: {taskInfo: {name: inner}, componentRef: {name: comp-loop}}
+"#;
+    let err = load_bytes("p.yaml", yaml.as_bytes()).unwrap_err().to_string();
+    assert_eq!(err, "p.yaml: invalid pipeline:\ncomponents: component nesting cycle: comp-loop -> comp-loop");
+}
