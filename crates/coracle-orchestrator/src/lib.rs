@@ -185,6 +185,15 @@ impl Orchestrator {
     }
 }
 
+/// A task update turned into what the store keeps.
+struct Prepared {
+    record: TaskRecord,
+    artifacts: Vec<ArtifactRecord>,
+    update: TaskUpdate,
+    log_path: Option<PathBuf>,
+    at: DateTime<Utc>,
+}
+
 struct Driver {
     store: Store,
     executor: ProcessExecutor,
@@ -192,7 +201,8 @@ struct Driver {
     progress: mpsc::UnboundedSender<Progress>,
     running: BTreeMap<NodeId, Running>,
     book: BTreeMap<NodeId, TaskBook>,
-    events: (mpsc::UnboundedSender<Event>, mpsc::UnboundedReceiver<Event>),
+    /// Task endings from the waiting tasks, with the exit code when there was one.
+    events: (mpsc::UnboundedSender<(Event, Option<i64>)>, mpsc::UnboundedReceiver<(Event, Option<i64>)>),
     finished: Option<coracle_engine::RunFinished>,
     first_failed: Option<(String, PathBuf)>,
 }
@@ -203,7 +213,13 @@ impl Driver {
         let mut cancel_sent = false;
         while self.finished.is_none() {
             let event = tokio::select! {
-                event = self.events.1.recv() => event.expect("the driver holds a sender"),
+                ended = self.events.1.recv() => {
+                    let (event, exit_code) = ended.expect("the driver holds a sender");
+                    if let (Event::TaskFinished { node, .. }, Some(code)) = (&event, exit_code) {
+                        self.book.entry(*node).or_default().exit_code = Some(code);
+                    }
+                    event
+                }
                 changed = cancel.changed(), if !cancel_sent => {
                     if changed.is_err() || !*cancel.borrow() {
                         if changed.is_err() { cancel_sent = true; }
@@ -223,9 +239,17 @@ impl Driver {
     }
 
     async fn apply(&mut self, commands: Vec<Command>) -> Result<(), Error> {
+        // Consecutive updates are written together; each batch is in the store before the
+        // next command is carried out.
+        let mut batch = Vec::new();
         for command in commands {
+            if let Command::Update(update) = command {
+                batch.push(self.prepare_record(update));
+                continue;
+            }
+            self.flush(&mut batch).await?;
             match command {
-                Command::Update(update) => self.record(update).await?,
+                Command::Update(_) => unreachable!("updates are batched above"),
                 Command::Launch(launch) => self.launch(*launch).await?,
                 Command::Cancel { node } => {
                     if let Some(r) = self.running.get(&node) {
@@ -246,10 +270,30 @@ impl Driver {
                 }
             }
         }
+        self.flush(&mut batch).await
+    }
+
+    /// Writes prepared task records (a task and the artifacts it produced in one
+    /// transaction), then tells the watchers.
+    async fn flush(&mut self, batch: &mut Vec<Prepared>) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if batch.iter().all(|p| p.artifacts.is_empty()) {
+            let records: Vec<TaskRecord> = batch.iter().map(|p| p.record.clone()).collect();
+            self.store.upsert_tasks(&records).await?;
+        } else {
+            for p in batch.iter() {
+                self.store.upsert_task_with_artifacts(&p.record, &p.artifacts).await?;
+            }
+        }
+        for p in batch.drain(..) {
+            let _ = self.progress.send(Progress::Task { update: p.update, log_path: p.log_path, at: p.at });
+        }
         Ok(())
     }
 
-    async fn record(&mut self, update: TaskUpdate) -> Result<(), Error> {
+    fn prepare_record(&mut self, update: TaskUpdate) -> Prepared {
         let now = Utc::now();
         let book = self.book.entry(update.node).or_default();
         if update.state == TaskState::Running && book.started_at.is_none() {
@@ -283,24 +327,22 @@ impl Driver {
             started_at: book.started_at,
             finished_at: update.state.is_terminal().then_some(now),
         };
-        self.store.upsert_task(&record).await?;
+        let mut artifacts = Vec::new();
         if update.state == TaskState::Succeeded && !update.is_dag {
-            for (key, artifacts) in update.outputs.iter().flat_map(|o| o.artifacts.iter()) {
-                for (index, a) in artifacts.iter().enumerate() {
-                    self.store
-                        .insert_artifact(&ArtifactRecord {
-                            artifact_id: format!("{}/{}/{key}/{index}", self.run_id, update.task_path),
-                            run_id: self.run_id.clone(),
-                            producer_task_id: update.task_path.clone(),
-                            output_key: key.clone(),
-                            name: a.name.clone(),
-                            uri: a.uri.clone(),
-                            schema_title: a.schema_title.clone(),
-                            schema_version: a.schema_version.clone(),
-                            metadata: Value::Object(a.metadata.clone()),
-                            created_at: now,
-                        })
-                        .await?;
+            for (key, list) in update.outputs.iter().flat_map(|o| o.artifacts.iter()) {
+                for (index, a) in list.iter().enumerate() {
+                    artifacts.push(ArtifactRecord {
+                        artifact_id: format!("{}/{}/{key}/{index}", self.run_id, update.task_path),
+                        run_id: self.run_id.clone(),
+                        producer_task_id: update.task_path.clone(),
+                        output_key: key.clone(),
+                        name: a.name.clone(),
+                        uri: a.uri.clone(),
+                        schema_title: a.schema_title.clone(),
+                        schema_version: a.schema_version.clone(),
+                        metadata: Value::Object(a.metadata.clone()),
+                        created_at: now,
+                    });
                 }
             }
         }
@@ -310,8 +352,7 @@ impl Driver {
             }
         }
         let log_path = book.log_path.clone();
-        let _ = self.progress.send(Progress::Task { update, log_path, at: now });
-        Ok(())
+        Prepared { record, artifacts, update, log_path, at: now }
     }
 
     async fn launch(&mut self, launch: Launch) -> Result<(), Error> {
@@ -334,7 +375,7 @@ impl Driver {
         let sender = self.events.0.clone();
         match self.executor.launch(task).await {
             Err(e) => {
-                let _ = sender.send(Event::TaskFinished { node, result: TaskResult::Failed(format!("failed to start: {e}")) });
+                let _ = sender.send((Event::TaskFinished { node, result: TaskResult::Failed(format!("failed to start: {e}")) }, None));
                 // Keep the engine's view consistent: it considers the task running until told.
             }
             Ok(mut running) => {
@@ -342,6 +383,10 @@ impl Driver {
                 let outputs = launch.outputs;
                 tokio::spawn(async move {
                     let outcome = running.wait().await;
+                    let exit_code = match outcome {
+                        ExitOutcome::Exited(code) => Some(i64::from(code)),
+                        _ => None,
+                    };
                     let result = match outcome {
                         ExitOutcome::Exited(0) => read_outputs(&outputs).await,
                         ExitOutcome::Exited(code) => TaskResult::Failed(format!("exit code {code}")),
@@ -349,7 +394,7 @@ impl Driver {
                         ExitOutcome::Killed => TaskResult::Canceled,
                         ExitOutcome::FailedToStart(e) => TaskResult::Failed(format!("failed to start: {e}")),
                     };
-                    let _ = sender.send(Event::TaskFinished { node, result });
+                    let _ = sender.send((Event::TaskFinished { node, result }, exit_code));
                 });
             }
         }

@@ -128,6 +128,7 @@ fn python_a_failing_task_fails_the_run_and_stops_its_siblings() {
     let run_id = result["run_id"].as_str().unwrap();
     let run = home.get(run_id);
     assert_eq!(task(&run, "explode")["state"], "FAILED");
+    assert_eq!(task(&run, "explode")["exit_code"], json!(1));
     assert_eq!(task(&run, "sleeper")["state"], "CANCELED");
     let never = task(&run, "never-runs")["state"].as_str().unwrap().to_string();
     assert!(never == "SKIPPED" || never == "CANCELED", "{never}");

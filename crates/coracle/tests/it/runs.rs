@@ -115,6 +115,7 @@ fn runs_can_be_listed_and_read_after_the_process_ended() {
     let join = task(&run, "join");
     assert_eq!(join["state"], "SUCCEEDED");
     assert_eq!(join["outputs"]["parameters"]["result"], "joined");
+    assert_eq!(join["exit_code"], json!(0));
     assert!(std::path::Path::new(join["log_path"].as_str().unwrap()).is_file());
 
     let out = home.coracle(&["logs", run_id, "no-such-task"]);
