@@ -182,11 +182,11 @@ fn conformance(args: &[String]) -> Result<()> {
         }
     }
     println!(
-        "conformance: {} PASS, {} FAIL ({} of them known), {} NEEDS",
+        "conformance summary: PASS {}, NEEDS {}, FAIL {} (known {})",
         pass.len(),
+        need.len(),
         fail.len() + known.len(),
-        known.len(),
-        need.len()
+        known.len()
     );
     if !known.is_empty() {
         println!("known failures: {}", known.join(", "));
