@@ -384,7 +384,12 @@ impl Engine {
                 capacity.memory_bytes >> 20
             ));
         }
-        let mut dirs_to_create = vec![format!("{task_dir}/outputs")];
+        // The task's own directory, and where container components write output parameters.
+        let mut dirs_to_create = if outputs.parameters.is_empty() {
+            vec![task_dir.clone()]
+        } else {
+            vec![format!("{task_dir}/outputs")]
+        };
         if !outputs.artifacts.is_empty() {
             dirs_to_create.push(format!(
                 "{}/{}/{}",

@@ -92,6 +92,8 @@ enum Plan {
 /// A started process (or worker child) and its output pipes.
 struct Started {
     pid: u32,
+    /// Whether the orphan guardian already knows the process group.
+    guarded: bool,
     waiter: Waiter,
     stdout: Receiver,
     stderr: Receiver,
@@ -415,6 +417,7 @@ impl ProcessExecutor {
             .await?;
         Ok(Started {
             pid,
+            guarded: false,
             waiter: Waiter::Worker(exited),
             stdout,
             stderr,
@@ -509,12 +512,17 @@ impl ProcessExecutor {
             .stdout(stdout_write)
             .stderr(stderr_write)
             .process_group(0);
+        // Plain tasks are spawned with posix_spawn (no PDEATHSIG, see `ChildSetup`): what
+        // keeps them from outliving Coracle is the orphan guardian, told of the new process
+        // group on the spawner thread the moment it exists.
+        let inner = self.inner.clone();
         let child = sys::spawn(
             command,
             ChildSetup {
-                die_with_parent: true,
+                die_with_parent: false,
                 fd3: None,
             },
+            Some(Box::new(move |pid| inner.guardian.register(pid))),
         )
         .await
         .map_err(|error| start_error(describe_spawn_error(&argv[0], &task.work_dir, &error)))?;
@@ -523,6 +531,7 @@ impl ProcessExecutor {
             .ok_or_else(|| start_error("the process vanished right after it started".into()))?;
         Ok(Started {
             pid,
+            guarded: true,
             waiter: Waiter::Process(child),
             stdout,
             stderr,
@@ -540,7 +549,9 @@ impl ProcessExecutor {
             grace: Duration::from_millis(inner.cancel_grace_ms.load(Ordering::Relaxed)),
             runtime: tokio::runtime::Handle::current(),
         });
-        inner.guardian.register(started.pid);
+        if !started.guarded {
+            inner.guardian.register(started.pid);
+        }
         lock(&inner.tasks).insert(id, control.clone());
         let pump = tokio::spawn(logs::pump(started.stdout, started.stderr, sink));
         RunningTask {

@@ -19,9 +19,12 @@
 //! - every task is its own process group; cancel signals the whole group (SIGTERM, then SIGKILL
 //!   after a grace period); when a task's main process exits, what is left of its group is
 //!   killed, as a container's processes die with it;
-//! - no process outlives Coracle: direct children get `PR_SET_PDEATHSIG(SIGKILL)` (forked from
-//!   one long-lived thread, since the signal follows the forking thread), and a small `sh`
-//!   guardian kills the groups of tasks still running if Coracle dies abruptly; dropping a
+//! - no process outlives Coracle: a small `sh` guardian kills the process groups of tasks still
+//!   running if Coracle dies abruptly (even by SIGKILL); a plain task's group is registered
+//!   with it on the spawner thread right after `posix_spawn` returns. The Python worker and the
+//!   interpreters Coracle starts itself also get `PR_SET_PDEATHSIG(SIGKILL)` (forked from one
+//!   long-lived thread, since the signal follows the forking thread); plain tasks do not,
+//!   because that forces a full `fork` of Coracle and doubles the cost of a spawn. Dropping a
 //!   [`RunningTask`] kills its task; [`ProcessExecutor::shutdown`] kills everything;
 //! - stdout and stderr are appended, line by line as they come, to the task's log file and sent
 //!   on the live log channel; the file is complete and closed when [`RunningTask::wait`] returns;

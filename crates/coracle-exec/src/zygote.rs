@@ -105,6 +105,7 @@ impl Zygote {
                 die_with_parent: true,
                 fd3: Some(theirs_fd),
             },
+            None,
         )
         .await
         .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
