@@ -212,7 +212,7 @@ fn run_one(o: &Options, file: &Path, seed: u64, expected: &str) -> Result<Verdic
     let mut child = Command::new(&o.coracle)
         .arg("run")
         .arg(file)
-        .arg("--params-file")
+        .arg("--params")
         .arg(&params_file)
         .args(["--output", "json", "--no-logs"])
         .env("CORACLE_HOME", &o.home)

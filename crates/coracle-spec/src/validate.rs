@@ -108,6 +108,13 @@ impl<'a> Validator<'a> {
         component: &'a ComponentSpec,
         item_inputs: &BTreeMap<String, BTreeSet<String>>,
     ) {
+        for (param_name, param) in component.input_parameters() {
+            if let Some(default) = &param.default_value {
+                if let Err(e) = value::coerce(param.parameter_type, default) {
+                    self.issue(format!("{path}.inputDefinitions.parameters.{param_name}.defaultValue"), e);
+                }
+            }
+        }
         match component.implementation() {
             None if component.dag.is_some() => {
                 self.issue(path, "a component has either a dag or an executorLabel, not both")

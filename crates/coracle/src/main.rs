@@ -74,7 +74,7 @@ pub struct RunArgs {
     #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
     /// A JSON file with an object of parameters; -p values win over it.
-    #[arg(long, value_name = "FILE", env = "CORACLE_PARAMS")]
+    #[arg(long = "params", value_name = "FILE", env = "CORACLE_PARAMS")]
     params_file: Option<PathBuf>,
     /// How to print the result: text, or JSON on stdout for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text, env = "CORACLE_OUTPUT")]

@@ -166,6 +166,11 @@ fn structural_mistakes_name_the_path() {
         "p.yaml: invalid pipeline:\nroot.inputDefinitions.parameters.n.parameterType: unknown variant `NUMBER_INTEGR`, expected one of `NUMBER_DOUBLE`, `NUMBER_INTEGER`, `STRING`, `BOOLEAN`, `LIST`, `STRUCT`, `TASK_FINAL_STATUS`, `PARAMETER_TYPE_ENUM_UNSPECIFIED`",
     );
     check_invalid(
+        "defaultValue: \"x\"",
+        "defaultValue: [1]",
+        "p.yaml: invalid pipeline:\nroot.inputDefinitions.parameters.s.defaultValue: expected STRING, got a list ([1])",
+    );
+    check_invalid(
         "inputs: {parameters: {v: {componentInputParameter: n}}}",
         "inputs: {parameters: {}}",
         "p.yaml: invalid pipeline:\nroot.dag.tasks.a.inputs.parameters: required input parameter \"v\" of component \"comp-a\" is not given",

@@ -95,7 +95,10 @@ fn ctrl_c_cancels_the_run_and_leaves_no_process_behind() {
 #[test]
 fn runs_can_be_listed_and_read_after_the_process_ended() {
     let home = Home::new();
-    let (code, result, stderr) = home.run("parallel_sleep.yaml", &["-p", "seconds=0"]);
+    // Parameters from a JSON file; -p wins over it.
+    let params = home.dir.path().join("params.json");
+    std::fs::write(&params, r#"{"seconds": 5}"#).unwrap();
+    let (code, result, stderr) = home.run("parallel_sleep.yaml", &["--params", params.to_str().unwrap(), "-p", "seconds=0"]);
     assert_eq!(code, 0, "{stderr}");
     let run_id = result["run_id"].as_str().unwrap();
 
