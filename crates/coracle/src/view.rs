@@ -35,13 +35,23 @@ impl View {
 struct ViewState {
     started: Instant,
     multi: Option<MultiProgress>,
+    /// One line on top counting executor tasks by state (terminal only).
+    summary: Option<ProgressBar>,
+    /// Last known state of each executor task, for the counts.
+    states: BTreeMap<String, TaskState>,
     bars: BTreeMap<String, ProgressBar>,
 }
 
 impl ViewState {
     fn new(live: bool) -> Self {
         let multi = live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(12)));
-        ViewState { started: Instant::now(), multi, bars: BTreeMap::new() }
+        let summary = multi.as_ref().map(|m| {
+            let bar = m.add(ProgressBar::new_spinner());
+            bar.set_style(ProgressStyle::with_template("{elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        });
+        ViewState { started: Instant::now(), multi, summary, states: BTreeMap::new(), bars: BTreeMap::new() }
     }
 
     async fn pump(&mut self, mut progress: mpsc::UnboundedReceiver<Progress>, mut logs: mpsc::UnboundedReceiver<LogLine>) {
@@ -66,6 +76,9 @@ impl ViewState {
         for (_, bar) in std::mem::take(&mut self.bars) {
             bar.finish_and_clear();
         }
+        if let Some(summary) = self.summary.take() {
+            summary.finish_and_clear();
+        }
     }
 
     fn print(&self, line: String) {
@@ -81,6 +94,27 @@ impl ViewState {
         format!("{:>7.2}s", self.started.elapsed().as_secs_f64())
     }
 
+    fn show_counts(&self) {
+        let Some(summary) = &self.summary else { return };
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for state in self.states.values() {
+            let word = match state {
+                TaskState::Pending => "pending",
+                TaskState::Running => "running",
+                TaskState::Succeeded => "succeeded",
+                TaskState::Failed => "failed",
+                TaskState::Skipped => "skipped",
+                TaskState::Canceled => "canceled",
+            };
+            *counts.entry(word).or_default() += 1;
+        }
+        let parts: Vec<String> = ["succeeded", "running", "pending", "failed", "skipped", "canceled"]
+            .iter()
+            .filter_map(|w| counts.get(w).map(|n| format!("{n} {w}")))
+            .collect();
+        summary.set_message(format!("{} tasks: {}", self.states.len(), parts.join(", ")));
+    }
+
     fn log(&self, line: &LogLine) {
         self.print(format!("{} | {}", line.task_key, line.line));
     }
@@ -92,6 +126,10 @@ impl ViewState {
             }
             Progress::Note(note) => self.print(format!("note: {note}")),
             Progress::Task { update, .. } => {
+                if !update.is_dag {
+                    self.states.insert(update.task_path.clone(), update.state);
+                    self.show_counts();
+                }
                 if update.state == TaskState::Pending {
                     return;
                 }
