@@ -6,15 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("conformance") => conformance(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask conformance [--coracle PATH] [--corpus DIR] [--home DIR] [--timeout SECS] [FILTER]");
+            eprintln!(
+                "usage: cargo xtask conformance [--coracle PATH] [--corpus DIR] [--home DIR] [--timeout SECS] [FILTER]"
+            );
             std::process::exit(2);
         }
     }
@@ -29,8 +31,13 @@ struct Options {
 }
 
 fn parse_options(args: &[String]) -> Result<Options> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let mut o = Options {
         coracle: target.join("release/coracle"),
         corpus: root.join("../shared/kfp-corpus"),
@@ -40,28 +47,42 @@ fn parse_options(args: &[String]) -> Result<Options> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = || it.next().cloned().with_context(|| format!("{a} needs a value"));
+        let mut value = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value"))
+        };
         match a.as_str() {
             "--coracle" => o.coracle = PathBuf::from(value()?),
             "--corpus" => o.corpus = PathBuf::from(value()?),
             "--home" => o.home = PathBuf::from(value()?),
-            "--timeout" => o.timeout = Duration::from_secs(value()?.parse().context("--timeout takes seconds")?),
+            "--timeout" => {
+                o.timeout =
+                    Duration::from_secs(value()?.parse().context("--timeout takes seconds")?)
+            }
             other if !other.starts_with("--") => o.filter = Some(other.to_string()),
             other => bail!("unknown option {other}"),
         }
     }
     if !o.coracle.is_file() {
-        bail!("{} not found: build it first (cargo build --release -p coracle) or pass --coracle", o.coracle.display());
+        bail!(
+            "{} not found: build it first (cargo build --release -p coracle) or pass --coracle",
+            o.coracle.display()
+        );
     }
     if !o.corpus.is_dir() {
-        bail!("corpus {} not found: ../shared must sit beside the repository", o.corpus.display());
+        bail!(
+            "corpus {} not found: ../shared must sit beside the repository",
+            o.corpus.display()
+        );
     }
     Ok(o)
 }
 
 /// `file name → what it needs`, from the corpus README's table of known needs.
 fn known_needs(corpus: &Path) -> Result<BTreeMap<String, String>> {
-    let readme = std::fs::read_to_string(corpus.join("README.md")).context("reading the corpus README")?;
+    let readme =
+        std::fs::read_to_string(corpus.join("README.md")).context("reading the corpus README")?;
     let mut needs = BTreeMap::new();
     let mut in_table = false;
     for line in readme.lines() {
@@ -93,25 +114,43 @@ fn generated_arguments(file: &Path, seed: u64) -> Result<Value> {
     let text = std::fs::read_to_string(file)?;
     let docs: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap_or_default();
     let mut args = serde_json::Map::new();
-    let Some(spec) = docs.into_iter().find(|d| d.get("root").is_some()) else { return Ok(Value::Object(args)) };
-    let params = spec.pointer("/root/inputDefinitions/parameters").and_then(Value::as_object).cloned().unwrap_or_default();
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let Some(spec) = docs.into_iter().find(|d| d.get("root").is_some()) else {
+        return Ok(Value::Object(args));
+    };
+    let params = spec
+        .pointer("/root/inputDefinitions/parameters")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 33) as u32
     };
     for (name, p) in params {
-        if p.get("defaultValue").is_some() || p.get("isOptional").and_then(Value::as_bool) == Some(true) {
+        if p.get("defaultValue").is_some()
+            || p.get("isOptional").and_then(Value::as_bool) == Some(true)
+        {
             continue;
         }
-        let value = match p.get("parameterType").and_then(Value::as_str).unwrap_or("STRING") {
+        let value = match p
+            .get("parameterType")
+            .and_then(Value::as_str)
+            .unwrap_or("STRING")
+        {
             "NUMBER_INTEGER" => json!(next() % 1000),
             "NUMBER_DOUBLE" => json!(f64::from(next() % 100000) / 100.0),
             "BOOLEAN" => json!(true),
             "LIST" => json!(["a", "b", "c"]),
             "STRUCT" => json!({"A": 1, "B": 2}),
             _ => {
-                let letters: String = (0..20).map(|_| (b'a' + (next() % 26) as u8) as char).collect();
+                let letters: String = (0..20)
+                    .map(|_| (b'a' + (next() % 26) as u8) as char)
+                    .collect();
                 json!(letters)
             }
         };
@@ -144,13 +183,23 @@ fn conformance(args: &[String]) -> Result<()> {
     let o = parse_options(args)?;
     let needs = known_needs(&o.corpus)?;
     std::fs::create_dir_all(&o.home)?;
-    let (mut pass, mut fail, mut need, mut known) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (group, expected) in [("critical", "SUCCEEDED"), ("essential", "SUCCEEDED"), ("failing", "FAILED")] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(o.corpus.join(group))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let (mut pass, mut fail, mut need, mut known) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (group, expected) in [
+        ("critical", "SUCCEEDED"),
+        ("essential", "SUCCEEDED"),
+        ("failing", "FAILED"),
+    ] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(o.corpus.join(group))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
         files.sort();
         for (i, file) in files.iter().enumerate() {
             let name = format!("{group}/{}", file.file_name().unwrap().to_string_lossy());
-            if o.filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            if o.filter
+                .as_ref()
+                .is_some_and(|f| !name.contains(f.as_str()))
+            {
                 continue;
             }
             let started = Instant::now();
@@ -227,11 +276,17 @@ fn run_one(o: &Options, file: &Path, seed: u64, expected: &str) -> Result<Verdic
             break status;
         }
         if Instant::now() > deadline {
-            let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(child.id().to_string())
+                .status();
             std::thread::sleep(Duration::from_secs(5));
             let _ = child.kill();
             let _ = child.wait();
-            return Ok(Verdict::Fail(format!("timed out after {}s", o.timeout.as_secs())));
+            return Ok(Verdict::Fail(format!(
+                "timed out after {}s",
+                o.timeout.as_secs()
+            )));
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -239,20 +294,37 @@ fn run_one(o: &Options, file: &Path, seed: u64, expected: &str) -> Result<Verdic
     if status.code() == Some(2) {
         // Refused before running: a feature this version does not have is a NEED, anything
         // else is a failure.
-        let message = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or("").to_string();
+        let message = stderr
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or("")
+            .to_string();
         if let Some(pos) = message.find("are not supported by this version of Coracle yet") {
-            let what = message[..pos].rsplit(": ").next().unwrap_or("").trim().to_string();
+            let what = message[..pos]
+                .rsplit(": ")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
             return Ok(Verdict::Needs(what));
         }
-        return Ok(Verdict::Fail(format!("rejected: {}", stderr.trim().replace('\n', " | "))));
+        return Ok(Verdict::Fail(format!(
+            "rejected: {}",
+            stderr.trim().replace('\n', " | ")
+        )));
     }
-    let output: Value = serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap_or_default()).unwrap_or(Value::Null);
+    let output: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_file).unwrap_or_default())
+            .unwrap_or(Value::Null);
     let state = output["state"].as_str().unwrap_or("none");
     if state == expected {
         Ok(Verdict::Pass)
     } else {
         let error = output["error"].as_str().unwrap_or("").to_string();
         let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        Ok(Verdict::Fail(format!("ended {state}, expected {expected}: {error} [{}]", tail.into_iter().rev().collect::<Vec<_>>().join(" | "))))
+        Ok(Verdict::Fail(format!(
+            "ended {state}, expected {expected}: {error} [{}]",
+            tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+        )))
     }
 }

@@ -11,25 +11,40 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("artifact URI {uri:?} uses a remote store ({scheme}://), which this version of Coracle cannot reach yet")]
+    #[error(
+        "artifact URI {uri:?} uses a remote store ({scheme}://), which this version of Coracle cannot reach yet"
+    )]
     RemoteUnsupported { uri: String, scheme: String },
     #[error("artifact URI {uri:?} is not an absolute local path")]
     NotAbsolute { uri: String },
     #[error("failed to create directory {path}: {source}")]
-    CreateDir { path: String, source: std::io::Error },
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// The pipeline root to use: the one asked for, else the spec's `defaultPipelineRoot` when it
 /// is local, else `fallback`. Returns the root and, when the spec's root was passed over, why.
-pub fn choose_pipeline_root(asked: Option<&str>, spec_default: Option<&str>, fallback: &Path) -> (String, Option<String>) {
+pub fn choose_pipeline_root(
+    asked: Option<&str>,
+    spec_default: Option<&str>,
+    fallback: &Path,
+) -> (String, Option<String>) {
     if let Some(asked) = asked {
         return (strip_file_scheme(asked).to_string(), None);
     }
     match spec_default {
-        Some(root) if local_path(root).is_ok() => (strip_file_scheme(root).trim_end_matches('/').to_string(), None),
+        Some(root) if local_path(root).is_ok() => (
+            strip_file_scheme(root).trim_end_matches('/').to_string(),
+            None,
+        ),
         Some(root) => (
             fallback.display().to_string(),
-            Some(format!("the pipeline's default root {root:?} is not local; artifacts go to {} instead", fallback.display())),
+            Some(format!(
+                "the pipeline's default root {root:?} is not local; artifacts go to {} instead",
+                fallback.display()
+            )),
         ),
         None => (fallback.display().to_string(), None),
     }
@@ -43,18 +58,30 @@ fn strip_file_scheme(uri: &str) -> &str {
 pub fn local_path(uri: &str) -> Result<PathBuf, Error> {
     if let Some((scheme, _)) = uri.split_once("://") {
         if scheme != "file" {
-            return Err(Error::RemoteUnsupported { uri: uri.to_string(), scheme: scheme.to_string() });
+            return Err(Error::RemoteUnsupported {
+                uri: uri.to_string(),
+                scheme: scheme.to_string(),
+            });
         }
     }
     let path = Path::new(strip_file_scheme(uri));
-    if path.is_absolute() { Ok(path.to_path_buf()) } else { Err(Error::NotAbsolute { uri: uri.to_string() }) }
+    if path.is_absolute() {
+        Ok(path.to_path_buf())
+    } else {
+        Err(Error::NotAbsolute {
+            uri: uri.to_string(),
+        })
+    }
 }
 
 /// Creates each directory (and its parents) so tasks can write their outputs.
 pub fn prepare_dirs<S: AsRef<str>>(dirs: &[S]) -> Result<(), Error> {
     for dir in dirs {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir { path: dir.to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| Error::CreateDir {
+            path: dir.to_string(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -77,12 +104,21 @@ mod tests {
     #[test]
     fn pipeline_root_choice() {
         let fallback = Path::new("/home/u/.coracle/artifacts");
-        assert_eq!(choose_pipeline_root(Some("file:///r"), Some("/s"), fallback), ("/r".to_string(), None));
-        assert_eq!(choose_pipeline_root(None, Some("/s/"), fallback), ("/s".to_string(), None));
+        assert_eq!(
+            choose_pipeline_root(Some("file:///r"), Some("/s"), fallback),
+            ("/r".to_string(), None)
+        );
+        assert_eq!(
+            choose_pipeline_root(None, Some("/s/"), fallback),
+            ("/s".to_string(), None)
+        );
         let (root, note) = choose_pipeline_root(None, Some("gs://b"), fallback);
         assert_eq!(root, "/home/u/.coracle/artifacts");
         assert!(note.unwrap().contains("not local"));
-        assert_eq!(choose_pipeline_root(None, None, fallback).0, "/home/u/.coracle/artifacts");
+        assert_eq!(
+            choose_pipeline_root(None, None, fallback).0,
+            "/home/u/.coracle/artifacts"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod resources;
 mod state;
 
 pub use outputs::collect_outputs;
-pub use resources::{parse_cpu_millis, parse_memory_bytes, Resources};
+pub use resources::{Resources, parse_cpu_millis, parse_memory_bytes};
 pub use state::Engine;
 
 use std::collections::BTreeMap;

@@ -19,11 +19,17 @@ pub fn collect_outputs(
     parameter_files: &BTreeMap<String, String>,
 ) -> Result<Io, String> {
     let executor_output: Value = match executor_output {
-        Some(text) if !text.trim().is_empty() => serde_json::from_str(text)
-            .map_err(|e| format!("the executor output file {} is not valid JSON: {e}", plan.executor_output_file))?,
+        Some(text) if !text.trim().is_empty() => serde_json::from_str(text).map_err(|e| {
+            format!(
+                "the executor output file {} is not valid JSON: {e}",
+                plan.executor_output_file
+            )
+        })?,
         _ => Value::Null,
     };
-    let reported_parameters = executor_output.get("parameterValues").and_then(Value::as_object);
+    let reported_parameters = executor_output
+        .get("parameterValues")
+        .and_then(Value::as_object);
     let reported_artifacts = executor_output.get("artifacts").and_then(Value::as_object);
 
     let mut io = Io::default();
@@ -31,9 +37,12 @@ pub fn collect_outputs(
         let value = if let Some(v) = reported_parameters.and_then(|p| p.get(name)) {
             value::coerce(*ty, v).map_err(|e| format!("output parameter \"{name}\": {e}"))?
         } else if let Some(text) = parameter_files.get(name) {
-            value::parse_text(*ty, text).map_err(|e| format!("output parameter \"{name}\" (read from {file}): {e}"))?
+            value::parse_text(*ty, text)
+                .map_err(|e| format!("output parameter \"{name}\" (read from {file}): {e}"))?
         } else {
-            return Err(format!("output parameter \"{name}\" was not written (expected in {file} or the executor output file)"));
+            return Err(format!(
+                "output parameter \"{name}\" was not written (expected in {file} or the executor output file)"
+            ));
         };
         io.parameters.insert(name.clone(), value);
     }
@@ -45,11 +54,17 @@ pub fn collect_outputs(
             .and_then(Value::as_array)
             .and_then(|list| list.first());
         if let Some(reported) = reported {
-            if let Some(uri) = reported.get("uri").and_then(Value::as_str).filter(|u| !u.is_empty()) {
+            if let Some(uri) = reported
+                .get("uri")
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty())
+            {
                 artifact.uri = uri.to_string();
             }
             if let Some(metadata) = reported.get("metadata").and_then(Value::as_object) {
-                artifact.metadata.extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                artifact
+                    .metadata
+                    .extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
         }
         io.artifacts.insert(name.clone(), vec![artifact]);
@@ -66,7 +81,10 @@ mod tests {
 
     fn plan() -> OutputPlan {
         let mut parameters = BTreeMap::new();
-        parameters.insert("n".to_string(), (ParameterType::NumberInteger, "/t/n".to_string()));
+        parameters.insert(
+            "n".to_string(),
+            (ParameterType::NumberInteger, "/t/n".to_string()),
+        );
         parameters.insert("s".to_string(), (ParameterType::String, "/t/s".to_string()));
         let mut artifacts = BTreeMap::new();
         artifacts.insert(
@@ -79,11 +97,18 @@ mod tests {
                 metadata: Default::default(),
             },
         );
-        OutputPlan { executor_output_file: "/t/out.json".into(), parameters, artifacts }
+        OutputPlan {
+            executor_output_file: "/t/out.json".into(),
+            parameters,
+            artifacts,
+        }
     }
 
     fn check(executor_output: Option<&str>, files: &[(&str, &str)], expected: &str) {
-        let files = files.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let files = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let got = match collect_outputs(&plan(), executor_output, &files) {
             Ok(io) => format!("{:?} {:?}", io.parameters, io.artifacts["m"][0].metadata),
             Err(e) => format!("error: {e}"),
@@ -94,16 +119,34 @@ mod tests {
     #[test]
     fn output_sources() {
         // Files only.
-        check(None, &[("n", "3\n"), ("s", "a b\n")], r#"{"n": Number(3), "s": String("a b\n")} {}"#);
+        check(
+            None,
+            &[("n", "3\n"), ("s", "a b\n")],
+            r#"{"n": Number(3), "s": String("a b\n")} {}"#,
+        );
         // The executor output file wins over the files and carries metadata.
         check(
-            Some(r#"{"parameterValues": {"n": 4.0, "s": "x"}, "artifacts": {"m": {"artifacts": [{"name": "m", "metadata": {"acc": 0.9}}]}}}"#),
+            Some(
+                r#"{"parameterValues": {"n": 4.0, "s": "x"}, "artifacts": {"m": {"artifacts": [{"name": "m", "metadata": {"acc": 0.9}}]}}}"#,
+            ),
             &[("n", "3")],
             r#"{"n": Number(4), "s": String("x")} {"acc": Number(0.9)}"#,
         );
-        check(None, &[("n", "3")], "error: output parameter \"s\" was not written (expected in /t/s or the executor output file)");
-        check(None, &[("n", "x"), ("s", "")], "error: output parameter \"n\" (read from /t/n): expected NUMBER_INTEGER, got \"x\"");
-        check(Some("{"), &[], "error: the executor output file /t/out.json is not valid JSON: EOF while parsing an object at line 1 column 1");
+        check(
+            None,
+            &[("n", "3")],
+            "error: output parameter \"s\" was not written (expected in /t/s or the executor output file)",
+        );
+        check(
+            None,
+            &[("n", "x"), ("s", "")],
+            "error: output parameter \"n\" (read from /t/n): expected NUMBER_INTEGER, got \"x\"",
+        );
+        check(
+            Some("{"),
+            &[],
+            "error: the executor output file /t/out.json is not valid JSON: EOF while parsing an object at line 1 column 1",
+        );
         let _ = json!(null);
     }
 }

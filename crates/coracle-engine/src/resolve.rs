@@ -3,12 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use coracle_spec::placeholder::{self, ArgTemplate, ArtifactField, Placeholder, Segment, SystemPlaceholder};
-use coracle_spec::{value, ComponentSpec, ContainerSpec};
-use serde_json::{json, Map, Value};
+use coracle_spec::placeholder::{
+    self, ArgTemplate, ArtifactField, Placeholder, Segment, SystemPlaceholder,
+};
+use coracle_spec::{ComponentSpec, ContainerSpec, value};
+use serde_json::{Map, Value, json};
 
 use crate::resources::{parse_cpu_millis, parse_memory_bytes};
 use crate::{ArtifactValue, Io, OutputPlan, Resources, RunConfig};
+
+/// A resolved argv and environment.
+pub(crate) type CommandLine = (Vec<String>, Vec<(String, String)>);
 
 /// Everything placeholders of one task can refer to.
 pub(crate) struct TaskContext<'a> {
@@ -32,17 +37,32 @@ pub(crate) fn artifact_json(a: &ArtifactValue) -> Value {
 fn artifact_lists(artifacts: &BTreeMap<String, Vec<ArtifactValue>>) -> Value {
     let map: Map<String, Value> = artifacts
         .iter()
-        .map(|(k, list)| (k.clone(), json!({"artifacts": list.iter().map(artifact_json).collect::<Vec<_>>()})))
+        .map(|(k, list)| {
+            (
+                k.clone(),
+                json!({"artifacts": list.iter().map(artifact_json).collect::<Vec<_>>()}),
+            )
+        })
         .collect();
     Value::Object(map)
 }
 
 /// Plans where a task's outputs go: `{task_dir}/outputs/{name}` for parameters,
 /// `{pipeline_root}/{run_id}/{task_path}/{name}` for artifacts.
-pub(crate) fn plan_outputs(component: &ComponentSpec, config: &RunConfig, task_path: &str, task_dir: &str) -> OutputPlan {
+pub(crate) fn plan_outputs(
+    component: &ComponentSpec,
+    config: &RunConfig,
+    task_path: &str,
+    task_dir: &str,
+) -> OutputPlan {
     let parameters = component
         .output_parameters()
-        .map(|(name, p)| (name.clone(), (p.parameter_type, format!("{task_dir}/outputs/{name}"))))
+        .map(|(name, p)| {
+            (
+                name.clone(),
+                (p.parameter_type, format!("{task_dir}/outputs/{name}")),
+            )
+        })
         .collect();
     let root = config.pipeline_root.trim_end_matches('/');
     let artifacts = component
@@ -58,7 +78,11 @@ pub(crate) fn plan_outputs(component: &ComponentSpec, config: &RunConfig, task_p
             (name.clone(), artifact)
         })
         .collect();
-    OutputPlan { executor_output_file: format!("{task_dir}/executor_output.json"), parameters, artifacts }
+    OutputPlan {
+        executor_output_file: format!("{task_dir}/executor_output.json"),
+        parameters,
+        artifacts,
+    }
 }
 
 /// The JSON a KFP executor reads (`{{$}}`).
@@ -68,8 +92,11 @@ pub(crate) fn executor_input(inputs: &Io, outputs: &OutputPlan) -> Value {
         .iter()
         .map(|(k, (_, file))| (k.clone(), json!({"outputFile": file})))
         .collect();
-    let out_artifacts: BTreeMap<String, Vec<ArtifactValue>> =
-        outputs.artifacts.iter().map(|(k, a)| (k.clone(), vec![a.clone()])).collect();
+    let out_artifacts: BTreeMap<String, Vec<ArtifactValue>> = outputs
+        .artifacts
+        .iter()
+        .map(|(k, a)| (k.clone(), vec![a.clone()]))
+        .collect();
     json!({
         "inputs": {
             "parameterValues": Value::Object(inputs.parameters.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
@@ -84,15 +111,21 @@ pub(crate) fn executor_input(inputs: &Io, outputs: &OutputPlan) -> Value {
 }
 
 /// What a system placeholder (`{{$.pipeline_job_name}}`, …) stands for in one task.
-pub(crate) fn system_value(config: &RunConfig, task_name: &str, task_uuid: &str, s: SystemPlaceholder) -> String {
+pub(crate) fn system_value(
+    config: &RunConfig,
+    task_name: &str,
+    task_uuid: &str,
+    s: SystemPlaceholder,
+) -> String {
     match s {
-        SystemPlaceholder::PipelineJobName | SystemPlaceholder::PipelineJobResourceName => config.run_name.clone(),
+        SystemPlaceholder::PipelineJobName | SystemPlaceholder::PipelineJobResourceName => {
+            config.run_name.clone()
+        }
         SystemPlaceholder::PipelineJobUuid => config.run_id.clone(),
         SystemPlaceholder::PipelineTaskName => task_name.to_string(),
         SystemPlaceholder::PipelineTaskUuid => task_uuid.to_string(),
-        SystemPlaceholder::PipelineJobCreateTimeUtc | SystemPlaceholder::PipelineJobScheduleTimeUtc => {
-            config.create_time.clone()
-        }
+        SystemPlaceholder::PipelineJobCreateTimeUtc
+        | SystemPlaceholder::PipelineJobScheduleTimeUtc => config.create_time.clone(),
         SystemPlaceholder::PipelineRoot => config.pipeline_root.clone(),
         SystemPlaceholder::WorkspacePath => format!("{}/workspace", config.run_dir),
     }
@@ -110,12 +143,20 @@ pub(crate) fn interpolate_constant(
     for segment in segments {
         match segment {
             Segment::Literal(s) => out.push_str(&s),
-            Segment::Placeholder(Placeholder::InputParameter(name)) => match parameters.get(&name) {
-                Some(v) => out.push_str(&value::to_placeholder_text(v)),
-                None => return Err(format!("the constant refers to input \"{name}\", which has no value")),
-            },
+            Segment::Placeholder(Placeholder::InputParameter(name)) => {
+                match parameters.get(&name) {
+                    Some(v) => out.push_str(&value::to_placeholder_text(v)),
+                    None => {
+                        return Err(format!(
+                            "the constant refers to input \"{name}\", which has no value"
+                        ));
+                    }
+                }
+            }
             Segment::Placeholder(Placeholder::System(p)) => out.push_str(&system(p)),
-            Segment::Placeholder(other) => return Err(format!("placeholder {other:?} cannot appear in a constant")),
+            Segment::Placeholder(other) => {
+                return Err(format!("placeholder {other:?} cannot appear in a constant"));
+            }
         }
     }
     Ok(out)
@@ -123,8 +164,13 @@ pub(crate) fn interpolate_constant(
 
 impl TaskContext<'_> {
     fn placeholder(&self, p: &Placeholder) -> Result<String, String> {
-        let artifact = |list: Option<&Vec<ArtifactValue>>, name: &str, field: ArtifactField| -> Result<String, String> {
-            let a = list.and_then(|l| l.first()).ok_or_else(|| format!("artifact \"{name}\" has no value"))?;
+        let artifact = |list: Option<&Vec<ArtifactValue>>,
+                        name: &str,
+                        field: ArtifactField|
+         -> Result<String, String> {
+            let a = list
+                .and_then(|l| l.first())
+                .ok_or_else(|| format!("artifact \"{name}\" has no value"))?;
             Ok(match field {
                 ArtifactField::Path | ArtifactField::Uri => a.uri.clone(),
                 ArtifactField::Metadata => Value::Object(a.metadata.clone()).to_string(),
@@ -132,10 +178,15 @@ impl TaskContext<'_> {
         };
         Ok(match p {
             Placeholder::ExecutorInput => self.executor_input.to_string(),
-            Placeholder::InputParameter(name) => {
-                self.inputs.parameters.get(name).map(value::to_placeholder_text).unwrap_or_default()
+            Placeholder::InputParameter(name) => self
+                .inputs
+                .parameters
+                .get(name)
+                .map(value::to_placeholder_text)
+                .unwrap_or_default(),
+            Placeholder::InputArtifact(name, field) => {
+                artifact(self.inputs.artifacts.get(name), name, *field)?
             }
-            Placeholder::InputArtifact(name, field) => artifact(self.inputs.artifacts.get(name), name, *field)?,
             Placeholder::OutputArtifact(name, field) => {
                 let planned = self.outputs.artifacts.get(name).cloned().map(|a| vec![a]);
                 artifact(planned.as_ref(), name, *field)?
@@ -147,7 +198,9 @@ impl TaskContext<'_> {
                 .map(|(_, file)| file.clone())
                 .ok_or_else(|| format!("output parameter \"{name}\" is not declared"))?,
             Placeholder::OutputMetadataFile => self.outputs.executor_output_file.clone(),
-            Placeholder::System(s) => system_value(self.config, self.task_name, &self.task_uuid, *s),
+            Placeholder::System(s) => {
+                system_value(self.config, self.task_name, &self.task_uuid, *s)
+            }
         })
     }
 
@@ -163,7 +216,11 @@ impl TaskContext<'_> {
     }
 
     fn is_present(&self, name: &str) -> bool {
-        self.inputs.parameters.get(name).is_some_and(|v| !v.is_null()) || self.inputs.artifacts.contains_key(name)
+        self.inputs
+            .parameters
+            .get(name)
+            .is_some_and(|v| !v.is_null())
+            || self.inputs.artifacts.contains_key(name)
     }
 
     /// One command/args element → zero or more argv entries.
@@ -177,8 +234,16 @@ impl TaskContext<'_> {
                 }
                 out.push(pieces.concat());
             }
-            ArgTemplate::IfPresent { input_name, then, otherwise } => {
-                let branch = if self.is_present(input_name) { Some(then) } else { otherwise.as_ref() };
+            ArgTemplate::IfPresent {
+                input_name,
+                then,
+                otherwise,
+            } => {
+                let branch = if self.is_present(input_name) {
+                    Some(then)
+                } else {
+                    otherwise.as_ref()
+                };
                 for part in branch.into_iter().flatten() {
                     self.arg(part, out)?;
                 }
@@ -188,17 +253,20 @@ impl TaskContext<'_> {
     }
 
     /// The container's command and args with placeholders resolved, and its env.
-    pub(crate) fn command_line(&self, container: &ContainerSpec) -> Result<(Vec<String>, Vec<(String, String)>), String> {
+    pub(crate) fn command_line(&self, container: &ContainerSpec) -> Result<CommandLine, String> {
         let mut argv = Vec::new();
         for (field, list) in [("command", &container.command), ("args", &container.args)] {
             for (i, raw) in list.iter().enumerate() {
-                let template = placeholder::parse_arg(raw).map_err(|e| format!("{field}[{i}]: {e}"))?;
-                self.arg(&template, &mut argv).map_err(|e| format!("{field}[{i}]: {e}"))?;
+                let template =
+                    placeholder::parse_arg(raw).map_err(|e| format!("{field}[{i}]: {e}"))?;
+                self.arg(&template, &mut argv)
+                    .map_err(|e| format!("{field}[{i}]: {e}"))?;
             }
         }
         let mut env = Vec::new();
         for var in &container.env {
-            let segments = placeholder::parse_text(&var.value).map_err(|e| format!("env {}: {e}", var.name))?;
+            let segments = placeholder::parse_text(&var.value)
+                .map_err(|e| format!("env {}: {e}", var.name))?;
             env.push((var.name.clone(), self.text(&segments)?));
         }
         Ok((argv, env))
@@ -206,22 +274,37 @@ impl TaskContext<'_> {
 
     /// Declared requests (falling back to limits, as Kubernetes does).
     pub(crate) fn resources(&self, container: &ContainerSpec) -> Result<Resources, String> {
-        let Some(r) = &container.resources else { return Ok(Resources::default()) };
+        let Some(r) = &container.resources else {
+            return Ok(Resources::default());
+        };
         let resolve = |s: &Option<String>| -> Result<Option<String>, String> {
             match s {
-                Some(s) => Ok(Some(self.text(&placeholder::parse_text(s)?)?)).map(|v| v.filter(|t| !t.is_empty())),
+                Some(s) => Ok(Some(self.text(&placeholder::parse_text(s)?)?))
+                    .map(|v| v.filter(|t| !t.is_empty())),
                 None => Ok(None),
             }
         };
         let cpu = match resolve(&r.resource_cpu_request)?.or(resolve(&r.resource_cpu_limit)?) {
             Some(text) => parse_cpu_millis(&text)?,
-            None => r.cpu_request.or(r.cpu_limit).map(|c| (c * 1000.0).ceil() as u64).unwrap_or(0),
+            None => r
+                .cpu_request
+                .or(r.cpu_limit)
+                .map(|c| (c * 1000.0).ceil() as u64)
+                .unwrap_or(0),
         };
-        let memory = match resolve(&r.resource_memory_request)?.or(resolve(&r.resource_memory_limit)?) {
-            Some(text) => parse_memory_bytes(&text)?,
-            None => r.memory_request.or(r.memory_limit).map(|m| (m * 1e9).ceil() as u64).unwrap_or(0),
-        };
-        Ok(Resources { cpu_millis: cpu, memory_bytes: memory })
+        let memory =
+            match resolve(&r.resource_memory_request)?.or(resolve(&r.resource_memory_limit)?) {
+                Some(text) => parse_memory_bytes(&text)?,
+                None => r
+                    .memory_request
+                    .or(r.memory_limit)
+                    .map(|m| (m * 1e9).ceil() as u64)
+                    .unwrap_or(0),
+            };
+        Ok(Resources {
+            cpu_millis: cpu,
+            memory_bytes: memory,
+        })
     }
 }
 

@@ -17,11 +17,21 @@ impl Resources {
 /// `"2"`, `"0.5"`, `"500m"` → millicores.
 pub fn parse_cpu_millis(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let bad = || format!("invalid CPU quantity {text:?} (expected e.g. \"2\", \"0.5\" or \"500m\")");
+    let bad =
+        || format!("invalid CPU quantity {text:?} (expected e.g. \"2\", \"0.5\" or \"500m\")");
     if let Some(m) = t.strip_suffix('m') {
-        return m.parse::<f64>().ok().filter(|v| *v >= 0.0).map(|v| v.ceil() as u64).ok_or_else(bad);
+        return m
+            .parse::<f64>()
+            .ok()
+            .filter(|v| *v >= 0.0)
+            .map(|v| v.ceil() as u64)
+            .ok_or_else(bad);
     }
-    t.parse::<f64>().ok().filter(|v| *v >= 0.0 && v.is_finite()).map(|v| (v * 1000.0).ceil() as u64).ok_or_else(bad)
+    t.parse::<f64>()
+        .ok()
+        .filter(|v| *v >= 0.0 && v.is_finite())
+        .map(|v| (v * 1000.0).ceil() as u64)
+        .ok_or_else(bad)
 }
 
 /// `"1G"`, `"512Mi"`, `"1.5Gi"`, `"1000000"` → bytes.

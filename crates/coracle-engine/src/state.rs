@@ -4,14 +4,14 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use coracle_spec::{
-    value, ArtifactSource, ComponentSpec, Implementation, ParameterSource, PipelineSpec, TaskSpec,
+    ArtifactSource, ComponentSpec, Implementation, ParameterSource, PipelineSpec, TaskSpec, value,
 };
 use serde_json::Value;
 
 use crate::resolve::{self, TaskContext};
 use crate::{
-    Command, Error, Event, Io, Launch, NodeId, Resources, RunConfig, RunFinished, RunState, TaskResult,
-    TaskState, TaskUpdate,
+    Command, Error, Event, Io, Launch, NodeId, Resources, RunConfig, RunFinished, RunState,
+    TaskResult, TaskState, TaskUpdate,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +81,14 @@ impl Engine {
             canceling: false,
             result: None,
         };
-        let root = engine.add_node(None, None, "root".into(), String::new(), "root".into(), Kind::Dag);
+        let root = engine.add_node(
+            None,
+            None,
+            "root".into(),
+            String::new(),
+            "root".into(),
+            Kind::Dag,
+        );
         engine.nodes[root].inputs.parameters = arguments;
         engine.nodes[root].state = TaskState::Running;
         let mut out = Vec::new();
@@ -147,7 +154,11 @@ impl Engine {
 
     fn component_of(&self, node: NodeId) -> &ComponentSpec {
         let n = &self.nodes[node];
-        if n.parent.is_none() { &self.spec.root } else { &self.spec.components[&n.component] }
+        if n.parent.is_none() {
+            &self.spec.root
+        } else {
+            &self.spec.components[&n.component]
+        }
     }
 
     fn task_spec(&self, node: NodeId) -> Option<&TaskSpec> {
@@ -164,7 +175,10 @@ impl Engine {
             task_path: n.path.clone(),
             name: n.name.clone(),
             component: n.component.clone(),
-            parent_path: n.parent.map(|p| self.nodes[p].path.clone()).filter(|p| !p.is_empty()),
+            parent_path: n
+                .parent
+                .map(|p| self.nodes[p].path.clone())
+                .filter(|p| !p.is_empty()),
             is_dag: n.kind == Kind::Dag,
             attempt: n.attempt,
             state: n.state,
@@ -182,22 +196,44 @@ impl Engine {
         } else {
             &spec.components[&self.nodes[dag_node].component]
         };
-        let Some(dag) = component.dag.as_ref() else { return };
+        let Some(dag) = component.dag.as_ref() else {
+            return;
+        };
         let prefix = self.nodes[dag_node].path.clone();
         for (key, task) in &dag.tasks {
             let kind = match spec.components[&task.component_ref.name].implementation() {
                 Some(Implementation::Dag(_)) => Kind::Dag,
                 _ => Kind::Executor,
             };
-            let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}/{key}") };
-            let name = if task.task_info.name.is_empty() { key.clone() } else { task.task_info.name.clone() };
-            let child = self.add_node(Some(dag_node), Some(key.clone()), name, path, task.component_ref.name.clone(), kind);
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}/{key}")
+            };
+            let name = if task.task_info.name.is_empty() {
+                key.clone()
+            } else {
+                task.task_info.name.clone()
+            };
+            let child = self.add_node(
+                Some(dag_node),
+                Some(key.clone()),
+                name,
+                path,
+                task.component_ref.name.clone(),
+                kind,
+            );
             self.nodes[dag_node].children.insert(key.clone(), child);
             out.push(self.update(child, false, false));
         }
-        let children: Vec<(String, NodeId)> = self.nodes[dag_node].children.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let children: Vec<(String, NodeId)> = self.nodes[dag_node]
+            .children
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         for (key, child) in &children {
-            let upstream: Vec<NodeId> = dag.tasks[key].upstream_tasks()
+            let upstream: Vec<NodeId> = dag.tasks[key]
+                .upstream_tasks()
                 .into_iter()
                 .filter_map(|k| self.nodes[dag_node].children.get(k).copied())
                 .collect();
@@ -221,25 +257,54 @@ impl Engine {
 
     /// All upstream tasks are done: start the node, or skip it if the run is stopping or an
     /// upstream task did not succeed.
-    fn make_ready(&mut self, node: NodeId, out: &mut Vec<Command>, finished: &mut VecDeque<NodeId>) {
-        let blocked = self.nodes[node].upstream.iter().find(|u| self.nodes[**u].state != TaskState::Succeeded).copied();
+    fn make_ready(
+        &mut self,
+        node: NodeId,
+        out: &mut Vec<Command>,
+        finished: &mut VecDeque<NodeId>,
+    ) {
+        let blocked = self.nodes[node]
+            .upstream
+            .iter()
+            .find(|u| self.nodes[**u].state != TaskState::Succeeded)
+            .copied();
         if self.canceling {
-            self.end_node(node, TaskState::Canceled, Some("the run was canceled before this task started".into()), out, finished);
+            self.end_node(
+                node,
+                TaskState::Canceled,
+                Some("the run was canceled before this task started".into()),
+                out,
+                finished,
+            );
             return;
         }
         if let Some(up) = blocked {
-            let reason = format!("not run: upstream task \"{}\" did not succeed", self.nodes[up].name);
+            let reason = format!(
+                "not run: upstream task \"{}\" did not succeed",
+                self.nodes[up].name
+            );
             self.end_node(node, TaskState::Skipped, Some(reason), out, finished);
             return;
         }
         if self.failure.is_some() {
-            self.end_node(node, TaskState::Skipped, Some("not run: the run is failing".into()), out, finished);
+            self.end_node(
+                node,
+                TaskState::Skipped,
+                Some("not run: the run is failing".into()),
+                out,
+                finished,
+            );
             return;
         }
         match self.resolve_inputs(node) {
             Err(e) => {
                 self.nodes[node].inputs = Io::default();
-                self.fail_node(node, format!("failed to resolve inputs: {e}"), out, finished);
+                self.fail_node(
+                    node,
+                    format!("failed to resolve inputs: {e}"),
+                    out,
+                    finished,
+                );
             }
             Ok(inputs) => {
                 self.nodes[node].inputs = inputs;
@@ -265,7 +330,10 @@ impl Engine {
         let task = self.task_spec(node).expect("task nodes have a task spec");
         let parent = &self.nodes[self.nodes[node].parent.expect("task nodes have a parent")];
         let sibling = |key: &str| -> Result<&Node, String> {
-            let id = parent.children.get(key).ok_or_else(|| format!("producer task \"{key}\" not found"))?;
+            let id = parent
+                .children
+                .get(key)
+                .ok_or_else(|| format!("producer task \"{key}\" not found"))?;
             Ok(&self.nodes[*id])
         };
         let mut io = Io::default();
@@ -277,10 +345,16 @@ impl Engine {
                         io.parameters.insert(key.clone(), v.clone());
                     }
                 }
-                Ok(ParameterSource::TaskOutput { producer_task, output_key }) => {
+                Ok(ParameterSource::TaskOutput {
+                    producer_task,
+                    output_key,
+                }) => {
                     let producer = sibling(producer_task)?;
                     let v = producer.outputs.parameters.get(output_key).ok_or_else(|| {
-                        format!("input \"{key}\": task \"{}\" has no output parameter \"{output_key}\"", producer.name)
+                        format!(
+                            "input \"{key}\": task \"{}\" has no output parameter \"{output_key}\"",
+                            producer.name
+                        )
                     })?;
                     io.parameters.insert(key.clone(), v.clone());
                 }
@@ -296,7 +370,8 @@ impl Engine {
         for (key, constant) in constants {
             let v = match constant {
                 Value::String(s) if s.contains("{{$") => Value::String(
-                    resolve::interpolate_constant(s, &io.parameters, &system).map_err(|e| format!("input \"{key}\": {e}"))?,
+                    resolve::interpolate_constant(s, &io.parameters, &system)
+                        .map_err(|e| format!("input \"{key}\": {e}"))?,
                 ),
                 other => other.clone(),
             };
@@ -304,8 +379,13 @@ impl Engine {
         }
         for (key, input) in &task.inputs.artifacts {
             let list = match input.source() {
-                Ok(ArtifactSource::ComponentInput(name)) => parent.inputs.artifacts.get(name).cloned(),
-                Ok(ArtifactSource::TaskOutput { producer_task, output_key }) => {
+                Ok(ArtifactSource::ComponentInput(name)) => {
+                    parent.inputs.artifacts.get(name).cloned()
+                }
+                Ok(ArtifactSource::TaskOutput {
+                    producer_task,
+                    output_key,
+                }) => {
                     let producer = sibling(producer_task)?;
                     Some(producer.outputs.artifacts.get(output_key).cloned().ok_or_else(|| {
                         format!("input \"{key}\": task \"{}\" has no output artifact \"{output_key}\"", producer.name)
@@ -323,12 +403,14 @@ impl Engine {
             match io.parameters.get(name) {
                 Some(Value::Null) if param.is_optional => {}
                 Some(v) => {
-                    let v = value::coerce(param.parameter_type, v).map_err(|e| format!("input \"{name}\": {e}"))?;
+                    let v = value::coerce(param.parameter_type, v)
+                        .map_err(|e| format!("input \"{name}\": {e}"))?;
                     io.parameters.insert(name.clone(), v);
                 }
                 None => match &param.default_value {
                     Some(default) => {
-                        let v = value::coerce(param.parameter_type, default).map_err(|e| format!("input \"{name}\" default: {e}"))?;
+                        let v = value::coerce(param.parameter_type, default)
+                            .map_err(|e| format!("input \"{name}\" default: {e}"))?;
                         io.parameters.insert(name.clone(), v);
                     }
                     None if param.is_optional => {}
@@ -353,7 +435,11 @@ impl Engine {
             .container
             .as_ref()
             .ok_or_else(|| format!("executor \"{label}\" is not a container"))?;
-        let task_dir = format!("{}/tasks/{}", self.config.run_dir.trim_end_matches('/'), n.path);
+        let task_dir = format!(
+            "{}/tasks/{}",
+            self.config.run_dir.trim_end_matches('/'),
+            n.path
+        );
         let outputs = resolve::plan_outputs(component, &self.config, &n.path, &task_dir);
         let executor_input = resolve::executor_input(&n.inputs, &outputs);
         let ctx = TaskContext {
@@ -420,8 +506,16 @@ impl Engine {
         let mut index = 0;
         while index < self.queue.len() && self.running.len() < self.config.parallelism {
             let free = Resources {
-                cpu_millis: self.config.capacity.cpu_millis.saturating_sub(self.in_use.cpu_millis),
-                memory_bytes: self.config.capacity.memory_bytes.saturating_sub(self.in_use.memory_bytes),
+                cpu_millis: self
+                    .config
+                    .capacity
+                    .cpu_millis
+                    .saturating_sub(self.in_use.cpu_millis),
+                memory_bytes: self
+                    .config
+                    .capacity
+                    .memory_bytes
+                    .saturating_sub(self.in_use.memory_bytes),
             };
             if !self.queue[index].resources.fits_within(&free) {
                 index += 1;
@@ -453,8 +547,18 @@ impl Engine {
             }
             TaskResult::Failed(error) => self.fail_node(node, error, out, &mut finished),
             TaskResult::Canceled => {
-                let reason = if self.canceling { "canceled" } else { "stopped because another task failed" };
-                self.end_node(node, TaskState::Canceled, Some(reason.into()), out, &mut finished);
+                let reason = if self.canceling {
+                    "canceled"
+                } else {
+                    "stopped because another task failed"
+                };
+                self.end_node(
+                    node,
+                    TaskState::Canceled,
+                    Some(reason.into()),
+                    out,
+                    &mut finished,
+                );
             }
         }
         self.settle(finished, out);
@@ -477,10 +581,24 @@ impl Engine {
     }
 
     /// A task failed: the run fails, running tasks are stopped and nothing new starts.
-    fn fail_node(&mut self, node: NodeId, error: String, out: &mut Vec<Command>, finished: &mut VecDeque<NodeId>) {
+    fn fail_node(
+        &mut self,
+        node: NodeId,
+        error: String,
+        out: &mut Vec<Command>,
+        finished: &mut VecDeque<NodeId>,
+    ) {
         if self.failure.is_none() {
-            self.failure = Some(format!("task \"{}\" failed: {error}", self.nodes[node].path));
-            self.stop_everything(TaskState::Skipped, "not run: the run is failing", out, finished);
+            self.failure = Some(format!(
+                "task \"{}\" failed: {error}",
+                self.nodes[node].path
+            ));
+            self.stop_everything(
+                TaskState::Skipped,
+                "not run: the run is failing",
+                out,
+                finished,
+            );
         }
         self.end_node(node, TaskState::Failed, Some(error), out, finished);
     }
@@ -491,17 +609,34 @@ impl Engine {
         }
         self.canceling = true;
         let mut finished = VecDeque::new();
-        self.stop_everything(TaskState::Canceled, "the run was canceled before this task started", out, &mut finished);
+        self.stop_everything(
+            TaskState::Canceled,
+            "the run was canceled before this task started",
+            out,
+            &mut finished,
+        );
         self.settle(finished, out);
     }
 
     /// Cancels running tasks and ends queued ones with `queued_state`.
-    fn stop_everything(&mut self, queued_state: TaskState, reason: &str, out: &mut Vec<Command>, finished: &mut VecDeque<NodeId>) {
+    fn stop_everything(
+        &mut self,
+        queued_state: TaskState,
+        reason: &str,
+        out: &mut Vec<Command>,
+        finished: &mut VecDeque<NodeId>,
+    ) {
         for node in self.running.iter().copied().collect::<Vec<_>>() {
             out.push(Command::Cancel { node });
         }
         for launch in std::mem::take(&mut self.queue) {
-            self.end_node(launch.node, queued_state, Some(reason.to_string()), out, finished);
+            self.end_node(
+                launch.node,
+                queued_state,
+                Some(reason.to_string()),
+                out,
+                finished,
+            );
         }
     }
 
@@ -516,7 +651,10 @@ impl Engine {
                 }
             }
             if let Some(parent) = self.nodes[node].parent {
-                let all_done = self.nodes[parent].children.values().all(|c| self.nodes[*c].state.is_terminal());
+                let all_done = self.nodes[parent]
+                    .children
+                    .values()
+                    .all(|c| self.nodes[*c].state.is_terminal());
                 if all_done && !self.nodes[parent].state.is_terminal() {
                     self.finish_dag(parent, out, &mut finished);
                 }
@@ -525,17 +663,40 @@ impl Engine {
     }
 
     /// Every task of a DAG node ended: the DAG succeeds (with its outputs) or fails.
-    fn finish_dag(&mut self, dag_node: NodeId, out: &mut Vec<Command>, finished: &mut VecDeque<NodeId>) {
+    fn finish_dag(
+        &mut self,
+        dag_node: NodeId,
+        out: &mut Vec<Command>,
+        finished: &mut VecDeque<NodeId>,
+    ) {
         let children: Vec<NodeId> = self.nodes[dag_node].children.values().copied().collect();
-        let failed = children.iter().find(|c| self.nodes[**c].state == TaskState::Failed);
-        let canceled = children.iter().any(|c| self.nodes[*c].state == TaskState::Canceled);
+        let failed = children
+            .iter()
+            .find(|c| self.nodes[**c].state == TaskState::Failed);
+        let canceled = children
+            .iter()
+            .any(|c| self.nodes[*c].state == TaskState::Canceled);
         let (state, error) = if let Some(f) = failed {
             let f = &self.nodes[*f];
-            (TaskState::Failed, Some(format!("task \"{}\" failed: {}", f.name, f.error.clone().unwrap_or_default())))
+            (
+                TaskState::Failed,
+                Some(format!(
+                    "task \"{}\" failed: {}",
+                    f.name,
+                    f.error.clone().unwrap_or_default()
+                )),
+            )
         } else if canceled && self.canceling {
             (TaskState::Canceled, Some("canceled".to_string()))
-        } else if self.failure.is_some() && children.iter().any(|c| self.nodes[*c].state != TaskState::Succeeded) {
-            (TaskState::Failed, Some("not all tasks ran: the run is failing".to_string()))
+        } else if self.failure.is_some()
+            && children
+                .iter()
+                .any(|c| self.nodes[*c].state != TaskState::Succeeded)
+        {
+            (
+                TaskState::Failed,
+                Some("not all tasks ran: the run is failing".to_string()),
+            )
         } else {
             match self.dag_outputs(dag_node) {
                 Ok(outputs) => {
@@ -551,12 +712,22 @@ impl Engine {
             n.error = error.clone();
             let (run_state, error) = match state {
                 TaskState::Succeeded => (RunState::Succeeded, None),
-                TaskState::Canceled => (RunState::Canceled, Some("the run was canceled".to_string())),
+                TaskState::Canceled => {
+                    (RunState::Canceled, Some("the run was canceled".to_string()))
+                }
                 _ => (RunState::Failed, self.failure.clone().or(error)),
             };
             self.result = Some(run_state);
-            let outputs = if run_state == RunState::Succeeded { self.nodes[dag_node].outputs.clone() } else { Io::default() };
-            out.push(Command::Finish(RunFinished { state: run_state, error, outputs }));
+            let outputs = if run_state == RunState::Succeeded {
+                self.nodes[dag_node].outputs.clone()
+            } else {
+                Io::default()
+            };
+            out.push(Command::Finish(RunFinished {
+                state: run_state,
+                error,
+                outputs,
+            }));
         } else if state == TaskState::Failed && self.failure.is_none() {
             self.fail_node(dag_node, error.unwrap_or_default(), out, finished);
         } else {
@@ -567,32 +738,57 @@ impl Engine {
     fn dag_outputs(&self, dag_node: NodeId) -> Result<Io, String> {
         let component = self.component_of(dag_node);
         let mut io = Io::default();
-        let Some(outputs) = component.dag.as_ref().and_then(|d| d.outputs.as_ref()) else { return Ok(io) };
+        let Some(outputs) = component.dag.as_ref().and_then(|d| d.outputs.as_ref()) else {
+            return Ok(io);
+        };
         let children = &self.nodes[dag_node].children;
-        let succeeded = |key: &str| children.get(key).map(|c| &self.nodes[*c]).filter(|n| n.state == TaskState::Succeeded);
+        let succeeded = |key: &str| {
+            children
+                .get(key)
+                .map(|c| &self.nodes[*c])
+                .filter(|n| n.state == TaskState::Succeeded)
+        };
         for (name, spec) in &outputs.parameters {
-            let selectors = spec.value_from_parameter.iter().chain(spec.value_from_oneof.iter().flat_map(|o| o.parameter_selectors.iter()));
+            let selectors = spec.value_from_parameter.iter().chain(
+                spec.value_from_oneof
+                    .iter()
+                    .flat_map(|o| o.parameter_selectors.iter()),
+            );
             let value = selectors
-                .filter_map(|s| succeeded(&s.producer_subtask).and_then(|n| n.outputs.parameters.get(&s.output_parameter_key)))
+                .filter_map(|s| {
+                    succeeded(&s.producer_subtask)
+                        .and_then(|n| n.outputs.parameters.get(&s.output_parameter_key))
+                })
                 .next();
             match value {
                 Some(v) => {
                     io.parameters.insert(name.clone(), v.clone());
                 }
-                None => return Err(format!("output parameter \"{name}\" has no value: no selected task produced it")),
+                None => {
+                    return Err(format!(
+                        "output parameter \"{name}\" has no value: no selected task produced it"
+                    ));
+                }
             }
         }
         for (name, spec) in &outputs.artifacts {
             let value = spec
                 .artifact_selectors
                 .iter()
-                .filter_map(|s| succeeded(&s.producer_subtask).and_then(|n| n.outputs.artifacts.get(&s.output_artifact_key)))
+                .filter_map(|s| {
+                    succeeded(&s.producer_subtask)
+                        .and_then(|n| n.outputs.artifacts.get(&s.output_artifact_key))
+                })
                 .next();
             match value {
                 Some(v) => {
                     io.artifacts.insert(name.clone(), v.clone());
                 }
-                None => return Err(format!("output artifact \"{name}\" has no value: no selected task produced it")),
+                None => {
+                    return Err(format!(
+                        "output artifact \"{name}\" has no value: no selected task produced it"
+                    ));
+                }
             }
         }
         Ok(io)
@@ -611,46 +807,82 @@ fn check_supported(spec: &PipelineSpec) -> Result<(), Error> {
         path,
         message: format!("{what} are not supported by this version of Coracle yet"),
     };
-    let dags = std::iter::once(("root".to_string(), &spec.root))
-        .chain(spec.components.iter().map(|(k, c)| (format!("components.{k}"), c)));
+    let dags = std::iter::once(("root".to_string(), &spec.root)).chain(
+        spec.components
+            .iter()
+            .map(|(k, c)| (format!("components.{k}"), c)),
+    );
     for (path, component) in dags {
         let Some(dag) = &component.dag else { continue };
         for (key, task) in &dag.tasks {
             let at = format!("{path}.dag.tasks.{key}");
-            if task.trigger_policy.as_ref().is_some_and(|t| t.condition.as_deref().is_some_and(|c| !c.is_empty())) {
-                return Err(unsupported(format!("{at}.triggerPolicy.condition"), "conditions (dsl.If/Elif/Else, dsl.Condition)"));
+            if task
+                .trigger_policy
+                .as_ref()
+                .is_some_and(|t| t.condition.as_deref().is_some_and(|c| !c.is_empty()))
+            {
+                return Err(unsupported(
+                    format!("{at}.triggerPolicy.condition"),
+                    "conditions (dsl.If/Elif/Else, dsl.Condition)",
+                ));
             }
             if task.trigger_policy.as_ref().and_then(|t| t.strategy)
                 == Some(coracle_spec::TriggerStrategy::AllUpstreamTasksCompleted)
             {
-                return Err(unsupported(format!("{at}.triggerPolicy.strategy"), "exit handlers and ignore_upstream_failure"));
+                return Err(unsupported(
+                    format!("{at}.triggerPolicy.strategy"),
+                    "exit handlers and ignore_upstream_failure",
+                ));
             }
             if task.parameter_iterator.is_some() || task.artifact_iterator.is_some() {
                 return Err(unsupported(at, "loops (dsl.ParallelFor)"));
             }
             for (name, input) in &task.inputs.parameters {
                 if input.task_final_status.is_some() {
-                    return Err(unsupported(format!("{at}.inputs.parameters.{name}"), "task final status inputs (exit handlers)"));
+                    return Err(unsupported(
+                        format!("{at}.inputs.parameters.{name}"),
+                        "task final status inputs (exit handlers)",
+                    ));
                 }
                 if input.parameter_expression_selector.is_some() {
-                    return Err(unsupported(format!("{at}.inputs.parameters.{name}.parameterExpressionSelector"), "parameter expression selectors"));
+                    return Err(unsupported(
+                        format!("{at}.inputs.parameters.{name}.parameterExpressionSelector"),
+                        "parameter expression selectors",
+                    ));
                 }
             }
         }
         if let Some(outputs) = &dag.outputs {
-            for (name, _) in outputs.parameters.iter().filter(|(_, o)| o.value_from_oneof.is_some()) {
-                return Err(unsupported(format!("{path}.dag.outputs.parameters.{name}"), "dsl.OneOf outputs"));
+            if let Some((name, _)) = outputs
+                .parameters
+                .iter()
+                .find(|(_, o)| o.value_from_oneof.is_some())
+            {
+                return Err(unsupported(
+                    format!("{path}.dag.outputs.parameters.{name}"),
+                    "dsl.OneOf outputs",
+                ));
             }
         }
     }
     for (label, executor) in &spec.deployment_spec.executors {
         if executor.container.is_none() {
-            let what = if executor.importer.is_some() { "importers (dsl.importer)" } else { "non-container executors" };
-            return Err(unsupported(format!("deploymentSpec.executors.{label}"), what));
+            let what = if executor.importer.is_some() {
+                "importers (dsl.importer)"
+            } else {
+                "non-container executors"
+            };
+            return Err(unsupported(
+                format!("deploymentSpec.executors.{label}"),
+                what,
+            ));
         }
         if let Some(c) = &executor.container {
             if c.image.starts_with("argostub/") {
-                return Err(unsupported(format!("deploymentSpec.executors.{label}.container.image"), "Kubernetes PVC operations (CreatePVC/DeletePVC)"));
+                return Err(unsupported(
+                    format!("deploymentSpec.executors.{label}.container.image"),
+                    "Kubernetes PVC operations (CreatePVC/DeletePVC)",
+                ));
             }
         }
     }

@@ -15,11 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use coracle_engine::{Command, Engine, Event, Io, Launch, NodeId, Resources, RunConfig, RunState, TaskResult, TaskState, TaskUpdate};
+use coracle_engine::{
+    Command, Engine, Event, Io, Launch, NodeId, Resources, RunConfig, RunState, TaskResult,
+    TaskState, TaskUpdate,
+};
 use coracle_exec::{Canceler, ExitOutcome, ProcessExecutor, TaskLaunch};
 use coracle_spec::PipelineSpec;
 use coracle_store::{ArtifactRecord, RunRecord, Store, TaskRecord};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +34,10 @@ pub enum Error {
     #[error(transparent)]
     Artifacts(#[from] coracle_artifacts::Error),
     #[error("failed to write {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// How to run: limits and locations.
@@ -50,8 +56,16 @@ pub struct RunOptions {
 /// What watchers are told while a run goes on.
 #[derive(Clone, Debug)]
 pub enum Progress {
-    RunStarted { run_id: String, run_name: String, run_dir: PathBuf },
-    Task { update: TaskUpdate, log_path: Option<PathBuf>, at: DateTime<Utc> },
+    RunStarted {
+        run_id: String,
+        run_name: String,
+        run_dir: PathBuf,
+    },
+    Task {
+        update: Box<TaskUpdate>,
+        log_path: Option<PathBuf>,
+        at: DateTime<Utc>,
+    },
     /// Something the user should know that is not an error (a setting passed over).
     Note(String),
 }
@@ -147,7 +161,11 @@ impl Orchestrator {
                 finished_at: None,
             })
             .await?;
-        let _ = progress.send(Progress::RunStarted { run_id: run_id.clone(), run_name: run_name.clone(), run_dir: run_dir.clone() });
+        let _ = progress.send(Progress::RunStarted {
+            run_id: run_id.clone(),
+            run_name: run_name.clone(),
+            run_dir: run_dir.clone(),
+        });
 
         let mut driver = Driver {
             store: self.store.clone(),
@@ -169,11 +187,22 @@ impl Orchestrator {
                     running.canceler.cancel();
                 }
                 let message = format!("internal error: {e}");
-                let _ = self.store.set_run_state(&run_id, coracle_store::RunState::Failed, Some(&message), Utc::now()).await;
+                let _ = self
+                    .store
+                    .set_run_state(
+                        &run_id,
+                        coracle_store::RunState::Failed,
+                        Some(&message),
+                        Utc::now(),
+                    )
+                    .await;
                 return Err(e);
             }
         }
-        let finished = driver.finished.take().expect("drive returns once the run finished");
+        let finished = driver
+            .finished
+            .take()
+            .expect("drive returns once the run finished");
         Ok(RunOutcome {
             run_id,
             run_name,
@@ -184,6 +213,9 @@ impl Orchestrator {
         })
     }
 }
+
+/// A task's end as its waiter reports it, with the exit code when there was one.
+type TaskEnded = (Event, Option<i64>);
 
 /// A task update turned into what the store keeps.
 struct Prepared {
@@ -202,13 +234,21 @@ struct Driver {
     running: BTreeMap<NodeId, Running>,
     book: BTreeMap<NodeId, TaskBook>,
     /// Task endings from the waiting tasks, with the exit code when there was one.
-    events: (mpsc::UnboundedSender<(Event, Option<i64>)>, mpsc::UnboundedReceiver<(Event, Option<i64>)>),
+    events: (
+        mpsc::UnboundedSender<TaskEnded>,
+        mpsc::UnboundedReceiver<TaskEnded>,
+    ),
     finished: Option<coracle_engine::RunFinished>,
     first_failed: Option<(String, PathBuf)>,
 }
 
 impl Driver {
-    async fn drive(&mut self, engine: &mut Engine, first: Vec<Command>, cancel: &mut watch::Receiver<bool>) -> Result<(), Error> {
+    async fn drive(
+        &mut self,
+        engine: &mut Engine,
+        first: Vec<Command>,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<(), Error> {
         self.apply(first).await?;
         let mut cancel_sent = false;
         while self.finished.is_none() {
@@ -263,9 +303,13 @@ impl Driver {
                         RunState::Failed | RunState::Running => coracle_store::RunState::Failed,
                     };
                     if finished.state == RunState::Succeeded {
-                        self.store.set_run_outputs(&self.run_id, &io_json(&finished.outputs)).await?;
+                        self.store
+                            .set_run_outputs(&self.run_id, &io_json(&finished.outputs))
+                            .await?;
                     }
-                    self.store.set_run_state(&self.run_id, state, finished.error.as_deref(), Utc::now()).await?;
+                    self.store
+                        .set_run_state(&self.run_id, state, finished.error.as_deref(), Utc::now())
+                        .await?;
                     self.finished = Some(finished);
                 }
             }
@@ -284,11 +328,17 @@ impl Driver {
             self.store.upsert_tasks(&records).await?;
         } else {
             for p in batch.iter() {
-                self.store.upsert_task_with_artifacts(&p.record, &p.artifacts).await?;
+                self.store
+                    .upsert_task_with_artifacts(&p.record, &p.artifacts)
+                    .await?;
             }
         }
         for p in batch.drain(..) {
-            let _ = self.progress.send(Progress::Task { update: p.update, log_path: p.log_path, at: p.at });
+            let _ = self.progress.send(Progress::Task {
+                update: Box::new(p.update),
+                log_path: p.log_path,
+                at: p.at,
+            });
         }
         Ok(())
     }
@@ -352,7 +402,13 @@ impl Driver {
             }
         }
         let log_path = book.log_path.clone();
-        Prepared { record, artifacts, update, log_path, at: now }
+        Prepared {
+            record,
+            artifacts,
+            update,
+            log_path,
+            at: now,
+        }
     }
 
     async fn launch(&mut self, launch: Launch) -> Result<(), Error> {
@@ -360,7 +416,10 @@ impl Driver {
         let task_dir = PathBuf::from(&launch.task_dir);
         let log_path = task_dir.join("task.log");
         coracle_artifacts::prepare_dirs(&launch.dirs_to_create)?;
-        write_file(&task_dir.join("executor_input.json"), launch.executor_input.to_string().as_bytes())?;
+        write_file(
+            &task_dir.join("executor_input.json"),
+            launch.executor_input.to_string().as_bytes(),
+        )?;
         let book = self.book.entry(node).or_default();
         book.log_path = Some(log_path.clone());
         book.task_dir = Some(launch.task_dir.clone());
@@ -375,11 +434,22 @@ impl Driver {
         let sender = self.events.0.clone();
         match self.executor.launch(task).await {
             Err(e) => {
-                let _ = sender.send((Event::TaskFinished { node, result: TaskResult::Failed(format!("failed to start: {e}")) }, None));
+                let _ = sender.send((
+                    Event::TaskFinished {
+                        node,
+                        result: TaskResult::Failed(format!("failed to start: {e}")),
+                    },
+                    None,
+                ));
                 // Keep the engine's view consistent: it considers the task running until told.
             }
             Ok(mut running) => {
-                self.running.insert(node, Running { canceler: running.canceler() });
+                self.running.insert(
+                    node,
+                    Running {
+                        canceler: running.canceler(),
+                    },
+                );
                 let outputs = launch.outputs;
                 tokio::spawn(async move {
                     let outcome = running.wait().await;
@@ -389,10 +459,16 @@ impl Driver {
                     };
                     let result = match outcome {
                         ExitOutcome::Exited(0) => read_outputs(&outputs).await,
-                        ExitOutcome::Exited(code) => TaskResult::Failed(format!("exit code {code}")),
-                        ExitOutcome::Signaled(signal) => TaskResult::Failed(format!("killed by signal {signal}")),
+                        ExitOutcome::Exited(code) => {
+                            TaskResult::Failed(format!("exit code {code}"))
+                        }
+                        ExitOutcome::Signaled(signal) => {
+                            TaskResult::Failed(format!("killed by signal {signal}"))
+                        }
                         ExitOutcome::Killed => TaskResult::Canceled,
-                        ExitOutcome::FailedToStart(e) => TaskResult::Failed(format!("failed to start: {e}")),
+                        ExitOutcome::FailedToStart(e) => {
+                            TaskResult::Failed(format!("failed to start: {e}"))
+                        }
                     };
                     let _ = sender.send((Event::TaskFinished { node, result }, exit_code));
                 });
@@ -403,7 +479,9 @@ impl Driver {
 }
 
 async fn read_outputs(plan: &coracle_engine::OutputPlan) -> TaskResult {
-    let executor_output = tokio::fs::read_to_string(&plan.executor_output_file).await.ok();
+    let executor_output = tokio::fs::read_to_string(&plan.executor_output_file)
+        .await
+        .ok();
     let mut files = BTreeMap::new();
     for (name, (_, file)) in &plan.parameters {
         if let Ok(text) = tokio::fs::read_to_string(file).await {
@@ -417,7 +495,10 @@ async fn read_outputs(plan: &coracle_engine::OutputPlan) -> TaskResult {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    std::fs::write(path, bytes).map_err(|source| Error::Write { path: path.display().to_string(), source })
+    std::fs::write(path, bytes).map_err(|source| Error::Write {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// The JSON form of a set of values, as stored and printed:

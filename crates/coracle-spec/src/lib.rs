@@ -29,7 +29,10 @@ pub struct Issue {
 
 impl Issue {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Issue { path: path.into(), message: message.into() }
+        Issue {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -62,10 +65,16 @@ impl fmt::Display for Issues {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("failed to read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// The file is not a pipeline at all (empty, not YAML/JSON, a broken archive…).
     #[error("{source_name}: {message}")]
-    Format { source_name: String, message: String },
+    Format {
+        source_name: String,
+        message: String,
+    },
     /// The file is a pipeline, but a wrong one.
     #[error("{source_name}: invalid pipeline:\n{issues}")]
     Invalid { source_name: String, issues: Issues },

@@ -23,27 +23,39 @@ pub fn load_path(path: &Path) -> Result<Pipeline, Error> {
             message: "unsupported file type: expected .yaml, .yml, .json, .zip or .tar.gz".into(),
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: name.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: name.clone(),
+        source,
+    })?;
     load_bytes(&name, &bytes)
 }
 
 /// Loads and validates a pipeline from `bytes`; `source_name` is used in messages.
 pub fn load_bytes(source_name: &str, bytes: &[u8]) -> Result<Pipeline, Error> {
-    let format = |message: String| Error::Format { source_name: source_name.to_string(), message };
+    let format = |message: String| Error::Format {
+        source_name: source_name.to_string(),
+        message,
+    };
     let text = if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         from_zip(bytes).map_err(format)?
     } else if bytes.starts_with(&[0x1f, 0x8b]) {
         from_tar_gz(bytes).map_err(format)?
     } else {
-        String::from_utf8(bytes.to_vec())
-            .map_err(|_| format("not a pipeline: the file is binary, not YAML or JSON text".into()))?
+        String::from_utf8(bytes.to_vec()).map_err(|_| {
+            format("not a pipeline: the file is binary, not YAML or JSON text".into())
+        })?
     };
     let pipeline = parse_document(&text).map_err(|e| match e {
         ParseError::Format(message) => format(message),
-        ParseError::Invalid(issues) => Error::Invalid { source_name: source_name.to_string(), issues },
+        ParseError::Invalid(issues) => Error::Invalid {
+            source_name: source_name.to_string(),
+            issues,
+        },
     })?;
-    crate::validate(&pipeline.spec)
-        .map_err(|issues| Error::Invalid { source_name: source_name.to_string(), issues })?;
+    crate::validate(&pipeline.spec).map_err(|issues| Error::Invalid {
+        source_name: source_name.to_string(),
+        issues,
+    })?;
     Ok(pipeline)
 }
 
@@ -59,10 +71,17 @@ pub fn parse_document(text: &str) -> Result<Pipeline, ParseError> {
     }
     // YAML 1.2 booleans only: `no`, `on`, `n` stay strings, as the SDK means them.
     let options = serde_saphyr::options! { strict_booleans: true };
-    let documents: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options)
-        .map_err(|e| ParseError::Format(format!("not valid YAML or JSON: {}", first_line(&e.to_string()))))?;
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
+            ParseError::Format(format!(
+                "not valid YAML or JSON: {}",
+                first_line(&e.to_string())
+            ))
+        })?;
     if documents.is_empty() {
-        return Err(ParseError::Format("the file is empty (it holds no YAML document)".into()));
+        return Err(ParseError::Format(
+            "the file is empty (it holds no YAML document)".into(),
+        ));
     }
     let mut spec = None;
     let mut platforms = None;
@@ -76,14 +95,19 @@ pub fn parse_document(text: &str) -> Result<Pipeline, ParseError> {
         };
         if map.contains_key("platforms") {
             if platforms.replace(document).is_some() {
-                return Err(ParseError::Format("more than one platforms document".into()));
+                return Err(ParseError::Format(
+                    "more than one platforms document".into(),
+                ));
             }
         } else if map.get("kind").and_then(Value::as_str) == Some("Workflow") {
             return Err(ParseError::Format(
-                "this is an Argo Workflow (a KFP v1 pipeline); Coracle runs KFP v2 pipeline specs".into(),
+                "this is an Argo Workflow (a KFP v1 pipeline); Coracle runs KFP v2 pipeline specs"
+                    .into(),
             ));
         } else if spec.replace(document).is_some() {
-            return Err(ParseError::Format("more than one pipeline spec document".into()));
+            return Err(ParseError::Format(
+                "more than one pipeline spec document".into(),
+            ));
         }
     }
     let Some(spec) = spec else {
@@ -140,7 +164,10 @@ fn read_limited(reader: impl Read, what: &str) -> Result<String, String> {
         .read_to_end(&mut buf)
         .map_err(|e| format!("failed to read {what}: {e}"))?;
     if buf.len() as u64 > MAX_PIPELINE_BYTES {
-        return Err(format!("{what} is larger than {} MiB", MAX_PIPELINE_BYTES >> 20));
+        return Err(format!(
+            "{what} is larger than {} MiB",
+            MAX_PIPELINE_BYTES >> 20
+        ));
     }
     String::from_utf8(buf).map_err(|_| format!("{what} is not UTF-8 text"))
 }
@@ -153,9 +180,12 @@ fn from_zip(bytes: &[u8]) -> Result<String, String> {
         .map(|n| n.map(|n| n.into_owned()))
         .collect::<Result<_, _>>()
         .map_err(|e| format!("not a valid zip archive: {e}"))?;
-    let chosen = pick(names.iter().map(String::as_str))
-        .ok_or_else(|| "the zip archive holds no pipeline file (.yaml, .yml or .json)".to_string())?;
-    let entry = archive.by_name(&chosen).map_err(|e| format!("failed to read {chosen} in the zip archive: {e}"))?;
+    let chosen = pick(names.iter().map(String::as_str)).ok_or_else(|| {
+        "the zip archive holds no pipeline file (.yaml, .yml or .json)".to_string()
+    })?;
+    let entry = archive
+        .by_name(&chosen)
+        .map_err(|e| format!("failed to read {chosen} in the zip archive: {e}"))?;
     read_limited(entry, &format!("{chosen} in the zip archive"))
 }
 
@@ -163,19 +193,31 @@ fn from_tar_gz(bytes: &[u8]) -> Result<String, String> {
     // Two passes: the first finds the member to use, the second reads it.
     let mut names = Vec::new();
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    for entry in archive.entries().map_err(|e| format!("not a valid .tar.gz archive: {e}"))? {
+    for entry in archive
+        .entries()
+        .map_err(|e| format!("not a valid .tar.gz archive: {e}"))?
+    {
         let entry = entry.map_err(|e| format!("not a valid .tar.gz archive: {e}"))?;
         if entry.header().entry_type().is_file() {
-            let path = entry.path().map_err(|e| format!("bad member name in .tar.gz archive: {e}"))?;
+            let path = entry
+                .path()
+                .map_err(|e| format!("bad member name in .tar.gz archive: {e}"))?;
             names.push(path.to_string_lossy().into_owned());
         }
     }
-    let chosen = pick(names.iter().map(String::as_str))
-        .ok_or_else(|| "the .tar.gz archive holds no pipeline file (.yaml, .yml or .json)".to_string())?;
+    let chosen = pick(names.iter().map(String::as_str)).ok_or_else(|| {
+        "the .tar.gz archive holds no pipeline file (.yaml, .yml or .json)".to_string()
+    })?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    for entry in archive.entries().map_err(|e| format!("not a valid .tar.gz archive: {e}"))? {
+    for entry in archive
+        .entries()
+        .map_err(|e| format!("not a valid .tar.gz archive: {e}"))?
+    {
         let entry = entry.map_err(|e| format!("not a valid .tar.gz archive: {e}"))?;
-        let matches = entry.path().map(|p| p.to_string_lossy() == chosen.as_str()).unwrap_or(false);
+        let matches = entry
+            .path()
+            .map(|p| p.to_string_lossy() == chosen.as_str())
+            .unwrap_or(false);
         if matches && entry.header().entry_type().is_file() {
             return read_limited(entry, &format!("{chosen} in the .tar.gz archive"));
         }

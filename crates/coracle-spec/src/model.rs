@@ -89,16 +89,24 @@ impl ComponentSpec {
     }
 
     pub fn input_parameters(&self) -> impl Iterator<Item = (&String, &ParameterSpec)> {
-        self.input_definitions.iter().flat_map(|d| d.parameters.iter())
+        self.input_definitions
+            .iter()
+            .flat_map(|d| d.parameters.iter())
     }
     pub fn input_artifacts(&self) -> impl Iterator<Item = (&String, &ArtifactSpec)> {
-        self.input_definitions.iter().flat_map(|d| d.artifacts.iter())
+        self.input_definitions
+            .iter()
+            .flat_map(|d| d.artifacts.iter())
     }
     pub fn output_parameters(&self) -> impl Iterator<Item = (&String, &ParameterSpec)> {
-        self.output_definitions.iter().flat_map(|d| d.parameters.iter())
+        self.output_definitions
+            .iter()
+            .flat_map(|d| d.parameters.iter())
     }
     pub fn output_artifacts(&self) -> impl Iterator<Item = (&String, &ArtifactSpec)> {
-        self.output_definitions.iter().flat_map(|d| d.artifacts.iter())
+        self.output_definitions
+            .iter()
+            .flat_map(|d| d.artifacts.iter())
     }
     pub fn input_parameter(&self, name: &str) -> Option<&ParameterSpec> {
         self.input_definitions.as_ref()?.parameters.get(name)
@@ -268,7 +276,8 @@ impl TaskSpec {
     /// The sibling tasks this task waits for: `dependentTasks` plus every producer of its
     /// inputs.
     pub fn upstream_tasks(&self) -> std::collections::BTreeSet<&str> {
-        let mut up: std::collections::BTreeSet<&str> = self.dependent_tasks.iter().map(String::as_str).collect();
+        let mut up: std::collections::BTreeSet<&str> =
+            self.dependent_tasks.iter().map(String::as_str).collect();
         for input in self.inputs.parameters.values() {
             match input.source() {
                 Ok(ParameterSource::TaskOutput { producer_task, .. })
@@ -349,9 +358,14 @@ pub struct TaskFinalStatusSpec {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ParameterSource<'a> {
     ComponentInput(&'a str),
-    TaskOutput { producer_task: &'a str, output_key: &'a str },
+    TaskOutput {
+        producer_task: &'a str,
+        output_key: &'a str,
+    },
     Constant(&'a Value),
-    TaskFinalStatus { producer_task: &'a str },
+    TaskFinalStatus {
+        producer_task: &'a str,
+    },
 }
 
 impl ParameterInputSpec {
@@ -371,9 +385,15 @@ impl ParameterInputSpec {
             found.push(ParameterSource::Constant(&v.constant));
         }
         if let Some(t) = &self.task_final_status {
-            found.push(ParameterSource::TaskFinalStatus { producer_task: &t.producer_task });
+            found.push(ParameterSource::TaskFinalStatus {
+                producer_task: &t.producer_task,
+            });
         }
-        if found.len() == 1 { Ok(found[0]) } else { Err(found.len()) }
+        if found.len() == 1 {
+            Ok(found[0])
+        } else {
+            Err(found.len())
+        }
     }
 }
 
@@ -398,7 +418,10 @@ pub struct TaskOutputArtifactSpec {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ArtifactSource<'a> {
     ComponentInput(&'a str),
-    TaskOutput { producer_task: &'a str, output_key: &'a str },
+    TaskOutput {
+        producer_task: &'a str,
+        output_key: &'a str,
+    },
 }
 
 impl ArtifactInputSpec {

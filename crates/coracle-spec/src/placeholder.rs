@@ -73,7 +73,11 @@ pub enum ArgTemplate {
     /// `{"Concat": [...]}`: the parts joined into one argument.
     Concat(Vec<ArgTemplate>),
     /// `{"IfPresent": {...}}`: `then` when the input is given, else `otherwise` (or nothing).
-    IfPresent { input_name: String, then: Vec<ArgTemplate>, otherwise: Option<Vec<ArgTemplate>> },
+    IfPresent {
+        input_name: String,
+        then: Vec<ArgTemplate>,
+        otherwise: Option<Vec<ArgTemplate>>,
+    },
 }
 
 /// Parses every `{{$…}}` in `text`. Text that merely looks like a template (`{{x}}`) stays
@@ -122,7 +126,12 @@ fn parse_structured(value: &Value) -> Result<ArgTemplate, String> {
             let Value::Array(items) = &map["Concat"] else {
                 return Err("\"Concat\" must hold a list".into());
             };
-            Ok(ArgTemplate::Concat(items.iter().map(parse_structured).collect::<Result<_, _>>()?))
+            Ok(ArgTemplate::Concat(
+                items
+                    .iter()
+                    .map(parse_structured)
+                    .collect::<Result<_, _>>()?,
+            ))
         }
         Value::Object(map) if map.len() == 1 && map.contains_key("IfPresent") => {
             let Value::Object(body) = &map["IfPresent"] else {
@@ -133,15 +142,20 @@ fn parse_structured(value: &Value) -> Result<ArgTemplate, String> {
                 .and_then(Value::as_str)
                 .ok_or("\"IfPresent\" needs a string \"InputName\"")?
                 .to_string();
-            if let Some(key) = body.keys().find(|k| !matches!(k.as_str(), "InputName" | "Then" | "Else")) {
+            if let Some(key) = body
+                .keys()
+                .find(|k| !matches!(k.as_str(), "InputName" | "Then" | "Else"))
+            {
                 return Err(format!("\"IfPresent\" has unknown key \"{key}\""));
             }
             let branch = |key: &str| -> Result<Option<Vec<ArgTemplate>>, String> {
                 match body.get(key) {
                     None | Some(Value::Null) => Ok(None),
-                    Some(Value::Array(items)) => {
-                        items.iter().map(parse_structured).collect::<Result<_, _>>().map(Some)
-                    }
+                    Some(Value::Array(items)) => items
+                        .iter()
+                        .map(parse_structured)
+                        .collect::<Result<_, _>>()
+                        .map(Some),
                     Some(other) => parse_structured(other).map(|a| Some(vec![a])),
                 }
             };
@@ -151,7 +165,9 @@ fn parse_structured(value: &Value) -> Result<ArgTemplate, String> {
                 otherwise: branch("Else")?,
             })
         }
-        Value::Object(_) => Err("a placeholder object must be {\"Concat\": …} or {\"IfPresent\": …}".into()),
+        Value::Object(_) => {
+            Err("a placeholder object must be {\"Concat\": …} or {\"IfPresent\": …}".into())
+        }
         other => Ok(ArgTemplate::Text(vec![Segment::Literal(other.to_string())])),
     }
 }
@@ -231,12 +247,24 @@ mod tests {
             "{{$.outputs.parameters['o'].output_file}}",
             r#"Text([Placeholder(OutputParameterFile("o"))])"#,
         );
-        check("{{$.outputs.output_file}}", "Text([Placeholder(OutputMetadataFile)])");
-        check("{{$.pipeline_task_name}}", "Text([Placeholder(System(PipelineTaskName))])");
+        check(
+            "{{$.outputs.output_file}}",
+            "Text([Placeholder(OutputMetadataFile)])",
+        );
+        check(
+            "{{$.pipeline_task_name}}",
+            "Text([Placeholder(System(PipelineTaskName))])",
+        );
         check("{{not-kfp}}", r#"Text([Literal("{{not-kfp}}")])"#);
-        check("{{$.inputs.parameters['a'].path}}", r#"error: unknown placeholder "{{$.inputs.parameters['a'].path}}""#);
+        check(
+            "{{$.inputs.parameters['a'].path}}",
+            r#"error: unknown placeholder "{{$.inputs.parameters['a'].path}}""#,
+        );
         check("{{$.nope}}", r#"error: unknown placeholder "{{$.nope}}""#);
-        check("{{$.inputs", r#"error: unterminated placeholder "{{$.inputs""#);
+        check(
+            "{{$.inputs",
+            r#"error: unterminated placeholder "{{$.inputs""#,
+        );
     }
 
     #[test]

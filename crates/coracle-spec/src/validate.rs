@@ -7,12 +7,15 @@ use serde_json::Value;
 
 use crate::model::*;
 use crate::placeholder::{self, ArgTemplate, Placeholder, Segment};
-use crate::{value, Issue, Issues};
+use crate::{Issue, Issues, value};
 
 /// Checks that every reference in the spec resolves: components, executors, producer tasks,
 /// output keys, declared inputs, placeholders; and that no DAG or component nesting has a cycle.
 pub fn validate(spec: &PipelineSpec) -> Result<(), Issues> {
-    let mut v = Validator { spec, issues: Vec::new() };
+    let mut v = Validator {
+        spec,
+        issues: Vec::new(),
+    };
     if spec.pipeline_info.name.trim().is_empty() {
         v.issue("pipelineInfo.name", "the pipeline has no name");
     }
@@ -25,7 +28,11 @@ pub fn validate(spec: &PipelineSpec) -> Result<(), Issues> {
         v.component(&format!("components.{name}"), name, component, &item_inputs);
     }
     v.component_nesting();
-    if v.issues.is_empty() { Ok(()) } else { Err(Issues(v.issues)) }
+    if v.issues.is_empty() {
+        Ok(())
+    } else {
+        Err(Issues(v.issues))
+    }
 }
 
 /// Checks run arguments against the root component's input parameters and returns the full
@@ -41,7 +48,11 @@ pub fn resolve_arguments(
     for (name, value) in given {
         if !declared.contains_key(name) {
             let known: Vec<&str> = declared.keys().map(|k| k.as_str()).collect();
-            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            let known = if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            };
             issues.push(Issue::new(
                 "root.inputDefinitions.parameters",
                 format!("unknown parameter \"{name}\" (the pipeline's parameters: {known})"),
@@ -61,11 +72,18 @@ pub fn resolve_arguments(
             None if param.is_optional => {}
             None => issues.push(Issue::new(
                 path,
-                format!("required parameter \"{name}\" ({}) has no value", param.parameter_type.as_str()),
+                format!(
+                    "required parameter \"{name}\" ({}) has no value",
+                    param.parameter_type.as_str()
+                ),
             )),
         }
     }
-    if issues.is_empty() { Ok(resolved) } else { Err(Issues(issues)) }
+    if issues.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(Issues(issues))
+    }
 }
 
 struct Validator<'a> {
@@ -91,9 +109,14 @@ impl<'a> Validator<'a> {
             .filter_map(|c| c.dag.as_ref());
         for dag in dags {
             for task in dag.tasks.values() {
-                for iterator in [&task.parameter_iterator, &task.artifact_iterator].into_iter().flatten() {
+                for iterator in [&task.parameter_iterator, &task.artifact_iterator]
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(item) = iterator.get("itemInput").and_then(Value::as_str) {
-                        out.entry(task.component_ref.name.clone()).or_default().insert(item.to_string());
+                        out.entry(task.component_ref.name.clone())
+                            .or_default()
+                            .insert(item.to_string());
                     }
                 }
             }
@@ -111,14 +134,18 @@ impl<'a> Validator<'a> {
         for (param_name, param) in component.input_parameters() {
             if let Some(default) = &param.default_value {
                 if let Err(e) = value::coerce(param.parameter_type, default) {
-                    self.issue(format!("{path}.inputDefinitions.parameters.{param_name}.defaultValue"), e);
+                    self.issue(
+                        format!("{path}.inputDefinitions.parameters.{param_name}.defaultValue"),
+                        e,
+                    );
                 }
             }
         }
         match component.implementation() {
-            None if component.dag.is_some() => {
-                self.issue(path, "a component has either a dag or an executorLabel, not both")
-            }
+            None if component.dag.is_some() => self.issue(
+                path,
+                "a component has either a dag or an executorLabel, not both",
+            ),
             None => self.issue(path, "the component has neither a dag nor an executorLabel"),
             Some(Implementation::Executor(label)) => {
                 match self.spec.deployment_spec.executors.get(label) {
@@ -139,14 +166,27 @@ impl<'a> Validator<'a> {
 
     fn executor(&mut self, label: &str, executor: &ExecutorSpec, component: &ComponentSpec) {
         let path = format!("deploymentSpec.executors.{label}");
-        let kinds = [executor.container.is_some(), executor.importer.is_some(), executor.resolver.is_some(), executor.custom_job.is_some()];
+        let kinds = [
+            executor.container.is_some(),
+            executor.importer.is_some(),
+            executor.resolver.is_some(),
+            executor.custom_job.is_some(),
+        ];
         if kinds.iter().filter(|k| **k).count() != 1 {
-            self.issue(&path, "an executor needs exactly one of container, importer, resolver or customJob");
+            self.issue(
+                &path,
+                "an executor needs exactly one of container, importer, resolver or customJob",
+            );
             return;
         }
-        let Some(container) = &executor.container else { return };
+        let Some(container) = &executor.container else {
+            return;
+        };
         if container.image.trim().is_empty() {
-            self.issue(format!("{path}.container.image"), "the container has no image");
+            self.issue(
+                format!("{path}.container.image"),
+                "the container has no image",
+            );
         }
         for (field, list) in [("command", &container.command), ("args", &container.args)] {
             for (i, arg) in list.iter().enumerate() {
@@ -169,9 +209,17 @@ impl<'a> Validator<'a> {
     fn arg_template(&mut self, at: &str, template: &ArgTemplate, component: &ComponentSpec) {
         match template {
             ArgTemplate::Text(segments) => self.segments(at, segments, component),
-            ArgTemplate::Concat(items) => items.iter().for_each(|t| self.arg_template(at, t, component)),
-            ArgTemplate::IfPresent { input_name, then, otherwise } => {
-                if component.input_parameter(input_name).is_none() && component.input_artifact(input_name).is_none() {
+            ArgTemplate::Concat(items) => items
+                .iter()
+                .for_each(|t| self.arg_template(at, t, component)),
+            ArgTemplate::IfPresent {
+                input_name,
+                then,
+                otherwise,
+            } => {
+                if component.input_parameter(input_name).is_none()
+                    && component.input_artifact(input_name).is_none()
+                {
                     self.issue(at, format!("IfPresent names \"{input_name}\", which is not an input of the component"));
                 }
                 for t in then.iter().chain(otherwise.iter().flatten()) {
@@ -183,19 +231,29 @@ impl<'a> Validator<'a> {
 
     fn segments(&mut self, at: &str, segments: &[Segment], component: &ComponentSpec) {
         for segment in segments {
-            let Segment::Placeholder(p) = segment else { continue };
+            let Segment::Placeholder(p) = segment else {
+                continue;
+            };
             let problem = match p {
                 Placeholder::InputParameter(n) if component.input_parameter(n).is_none() => {
-                    Some(format!("placeholder names input parameter \"{n}\", which the component does not declare"))
+                    Some(format!(
+                        "placeholder names input parameter \"{n}\", which the component does not declare"
+                    ))
                 }
                 Placeholder::InputArtifact(n, _) if component.input_artifact(n).is_none() => {
-                    Some(format!("placeholder names input artifact \"{n}\", which the component does not declare"))
+                    Some(format!(
+                        "placeholder names input artifact \"{n}\", which the component does not declare"
+                    ))
                 }
                 Placeholder::OutputArtifact(n, _) if component.output_artifact(n).is_none() => {
-                    Some(format!("placeholder names output artifact \"{n}\", which the component does not declare"))
+                    Some(format!(
+                        "placeholder names output artifact \"{n}\", which the component does not declare"
+                    ))
                 }
                 Placeholder::OutputParameterFile(n) if component.output_parameter(n).is_none() => {
-                    Some(format!("placeholder names output parameter \"{n}\", which the component does not declare"))
+                    Some(format!(
+                        "placeholder names output parameter \"{n}\", which the component does not declare"
+                    ))
                 }
                 _ => None,
             };
@@ -205,21 +263,36 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn dag(&mut self, path: &str, owner: &ComponentSpec, dag: &'a DagSpec, item_inputs: &BTreeSet<String>) {
+    fn dag(
+        &mut self,
+        path: &str,
+        owner: &ComponentSpec,
+        dag: &'a DagSpec,
+        item_inputs: &BTreeSet<String>,
+    ) {
         for (task_name, task) in &dag.tasks {
             let tpath = format!("{path}.tasks.{task_name}");
             let component = self.lookup(&task.component_ref.name);
             if component.is_none() {
                 self.issue(
                     format!("{tpath}.componentRef.name"),
-                    format!("component \"{}\" not found in components", task.component_ref.name),
+                    format!(
+                        "component \"{}\" not found in components",
+                        task.component_ref.name
+                    ),
                 );
             }
             for dep in &task.dependent_tasks {
                 if dep == task_name {
-                    self.issue(format!("{tpath}.dependentTasks"), "a task cannot depend on itself");
+                    self.issue(
+                        format!("{tpath}.dependentTasks"),
+                        "a task cannot depend on itself",
+                    );
                 } else if !dag.tasks.contains_key(dep) {
-                    self.issue(format!("{tpath}.dependentTasks"), format!("task \"{dep}\" not found in this DAG"));
+                    self.issue(
+                        format!("{tpath}.dependentTasks"),
+                        format!("task \"{dep}\" not found in this DAG"),
+                    );
                 }
             }
             for (key, input) in &task.inputs.parameters {
@@ -228,26 +301,54 @@ impl<'a> Validator<'a> {
                     // Conditions read `pipelinechannel--…` inputs the component itself does not declare.
                     let channel = key.starts_with("pipelinechannel--");
                     if c.input_parameter(key).is_none() && !item_inputs.contains(key) && !channel {
-                        self.issue(&ipath, format!("component \"{}\" has no input parameter \"{key}\"", task.component_ref.name));
+                        self.issue(
+                            &ipath,
+                            format!(
+                                "component \"{}\" has no input parameter \"{key}\"",
+                                task.component_ref.name
+                            ),
+                        );
                     }
                 }
                 match input.source() {
-                    Err(n) => self.issue(&ipath, format!("expected exactly one value source, found {n}")),
+                    Err(n) => self.issue(
+                        &ipath,
+                        format!("expected exactly one value source, found {n}"),
+                    ),
                     Ok(ParameterSource::ComponentInput(name)) => {
                         if owner.input_parameter(name).is_none() && !item_inputs.contains(name) {
                             self.issue(
                                 format!("{ipath}.componentInputParameter"),
-                                format!("\"{name}\" is not an input parameter of the enclosing DAG"),
+                                format!(
+                                    "\"{name}\" is not an input parameter of the enclosing DAG"
+                                ),
                             );
                         }
                     }
-                    Ok(ParameterSource::TaskOutput { producer_task, output_key }) => {
-                        self.producer(&format!("{ipath}.taskOutputParameter"), dag, task_name, producer_task, |c| {
-                            c.output_parameter(output_key).is_some()
-                        }, "output parameter", output_key);
+                    Ok(ParameterSource::TaskOutput {
+                        producer_task,
+                        output_key,
+                    }) => {
+                        self.producer(
+                            &format!("{ipath}.taskOutputParameter"),
+                            dag,
+                            task_name,
+                            producer_task,
+                            |c| c.output_parameter(output_key).is_some(),
+                            "output parameter",
+                            output_key,
+                        );
                     }
                     Ok(ParameterSource::TaskFinalStatus { producer_task }) => {
-                        self.producer(&format!("{ipath}.taskFinalStatus"), dag, task_name, producer_task, |_| true, "", "");
+                        self.producer(
+                            &format!("{ipath}.taskFinalStatus"),
+                            dag,
+                            task_name,
+                            producer_task,
+                            |_| true,
+                            "",
+                            "",
+                        );
                     }
                     Ok(ParameterSource::Constant(_)) => {}
                 }
@@ -256,11 +357,20 @@ impl<'a> Validator<'a> {
                 let ipath = format!("{tpath}.inputs.artifacts.{key}");
                 if let Some(c) = component {
                     if c.input_artifact(key).is_none() && !item_inputs.contains(key) {
-                        self.issue(&ipath, format!("component \"{}\" has no input artifact \"{key}\"", task.component_ref.name));
+                        self.issue(
+                            &ipath,
+                            format!(
+                                "component \"{}\" has no input artifact \"{key}\"",
+                                task.component_ref.name
+                            ),
+                        );
                     }
                 }
                 match input.source() {
-                    Err(n) => self.issue(&ipath, format!("expected exactly one artifact source, found {n}")),
+                    Err(n) => self.issue(
+                        &ipath,
+                        format!("expected exactly one artifact source, found {n}"),
+                    ),
                     Ok(ArtifactSource::ComponentInput(name)) => {
                         if owner.input_artifact(name).is_none() && !item_inputs.contains(name) {
                             self.issue(
@@ -269,15 +379,25 @@ impl<'a> Validator<'a> {
                             );
                         }
                     }
-                    Ok(ArtifactSource::TaskOutput { producer_task, output_key }) => {
-                        self.producer(&format!("{ipath}.taskOutputArtifact"), dag, task_name, producer_task, |c| {
-                            c.output_artifact(output_key).is_some()
-                        }, "output artifact", output_key);
+                    Ok(ArtifactSource::TaskOutput {
+                        producer_task,
+                        output_key,
+                    }) => {
+                        self.producer(
+                            &format!("{ipath}.taskOutputArtifact"),
+                            dag,
+                            task_name,
+                            producer_task,
+                            |c| c.output_artifact(output_key).is_some(),
+                            "output artifact",
+                            output_key,
+                        );
                     }
                 }
             }
             if let Some(c) = component {
-                let iterated = task.parameter_iterator.is_some() || task.artifact_iterator.is_some();
+                let iterated =
+                    task.parameter_iterator.is_some() || task.artifact_iterator.is_some();
                 for (name, param) in c.input_parameters() {
                     let given = task.inputs.parameters.contains_key(name);
                     if !given && !iterated && param.default_value.is_none() && !param.is_optional {
@@ -295,13 +415,28 @@ impl<'a> Validator<'a> {
                 let selectors: Vec<&OutputParameterSelector> = out
                     .value_from_parameter
                     .iter()
-                    .chain(out.value_from_oneof.iter().flat_map(|o| o.parameter_selectors.iter()))
+                    .chain(
+                        out.value_from_oneof
+                            .iter()
+                            .flat_map(|o| o.parameter_selectors.iter()),
+                    )
                     .collect();
                 if selectors.is_empty() {
-                    self.issue(&opath, "the output has no valueFromParameter or valueFromOneof");
+                    self.issue(
+                        &opath,
+                        "the output has no valueFromParameter or valueFromOneof",
+                    );
                 }
                 for s in selectors {
-                    self.producer(&opath, dag, "", &s.producer_subtask, |c| c.output_parameter(&s.output_parameter_key).is_some(), "output parameter", &s.output_parameter_key);
+                    self.producer(
+                        &opath,
+                        dag,
+                        "",
+                        &s.producer_subtask,
+                        |c| c.output_parameter(&s.output_parameter_key).is_some(),
+                        "output parameter",
+                        &s.output_parameter_key,
+                    );
                 }
             }
             for (key, out) in &outputs.artifacts {
@@ -310,12 +445,23 @@ impl<'a> Validator<'a> {
                     self.issue(&opath, "the output has no artifactSelectors");
                 }
                 for s in &out.artifact_selectors {
-                    self.producer(&opath, dag, "", &s.producer_subtask, |c| c.output_artifact(&s.output_artifact_key).is_some(), "output artifact", &s.output_artifact_key);
+                    self.producer(
+                        &opath,
+                        dag,
+                        "",
+                        &s.producer_subtask,
+                        |c| c.output_artifact(&s.output_artifact_key).is_some(),
+                        "output artifact",
+                        &s.output_artifact_key,
+                    );
                 }
             }
         }
         if let Some(cycle) = dag_cycle(dag) {
-            self.issue(format!("{path}.tasks"), format!("dependency cycle: {}", cycle.join(" -> ")));
+            self.issue(
+                format!("{path}.tasks"),
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+            );
         }
     }
 
@@ -335,7 +481,10 @@ impl<'a> Validator<'a> {
             return;
         }
         let Some(task) = dag.tasks.get(producer) else {
-            self.issue(at, format!("producer task \"{producer}\" not found in this DAG"));
+            self.issue(
+                at,
+                format!("producer task \"{producer}\" not found in this DAG"),
+            );
             return;
         };
         if let Some(component) = self.lookup(&task.component_ref.name) {
@@ -352,12 +501,25 @@ impl<'a> Validator<'a> {
             spec.components
                 .get(name)
                 .and_then(|c| c.dag.as_ref())
-                .map(|dag| dag.tasks.values().map(|t| t.component_ref.name.as_str()).collect())
+                .map(|dag| {
+                    dag.tasks
+                        .values()
+                        .map(|t| t.component_ref.name.as_str())
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let names = spec.components.keys().map(String::as_str);
-        if let Some(cycle) = find_cycle(names, |n| children(n).into_iter().filter(|c| spec.components.contains_key(*c)).collect()) {
-            self.issue("components", format!("component nesting cycle: {}", cycle.join(" -> ")));
+        if let Some(cycle) = find_cycle(names, |n| {
+            children(n)
+                .into_iter()
+                .filter(|c| spec.components.contains_key(*c))
+                .collect()
+        }) {
+            self.issue(
+                "components",
+                format!("component nesting cycle: {}", cycle.join(" -> ")),
+            );
         }
     }
 }
@@ -367,7 +529,12 @@ fn dag_cycle(dag: &DagSpec) -> Option<Vec<String>> {
     let upstream = |name: &str| -> Vec<&str> {
         dag.tasks
             .get_key_value(name)
-            .map(|(key, task)| task.upstream_tasks().into_iter().filter(|up| dag.tasks.contains_key(*up) && *up != key).collect())
+            .map(|(key, task)| {
+                task.upstream_tasks()
+                    .into_iter()
+                    .filter(|up| dag.tasks.contains_key(*up) && *up != key)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let mut cycle = find_cycle(dag.tasks.keys().map(String::as_str), upstream)?;
@@ -377,7 +544,10 @@ fn dag_cycle(dag: &DagSpec) -> Option<Vec<String>> {
 
 /// Depth-first search over `nodes` following `edges`; the first cycle found, as the path from
 /// a node back to itself.
-fn find_cycle<'n>(nodes: impl Iterator<Item = &'n str>, edges: impl Fn(&'n str) -> Vec<&'n str>) -> Option<Vec<String>> {
+fn find_cycle<'n>(
+    nodes: impl Iterator<Item = &'n str>,
+    edges: impl Fn(&'n str) -> Vec<&'n str>,
+) -> Option<Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         OnPath,

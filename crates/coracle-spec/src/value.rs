@@ -21,7 +21,9 @@ pub fn canonical(value: Value) -> Value {
             _ => Value::Number(n),
         },
         Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, canonical(v))).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, canonical(v))).collect())
+        }
         other => other,
     }
 }
@@ -30,15 +32,23 @@ fn coerce_raw(ty: ParameterType, value: &Value) -> Result<Value, String> {
     let wrong = || format!("expected {}, got {}", type_word(ty), describe(value));
     match (ty, value) {
         (ParameterType::String, Value::String(_)) => Ok(value.clone()),
-        (ParameterType::NumberInteger, Value::Number(n)) => integer(n).map(Value::from).ok_or_else(wrong),
-        (ParameterType::NumberDouble, Value::Number(n)) => {
-            n.as_f64().and_then(Number::from_f64).map(Value::Number).ok_or_else(wrong)
+        (ParameterType::NumberInteger, Value::Number(n)) => {
+            integer(n).map(Value::from).ok_or_else(wrong)
         }
+        (ParameterType::NumberDouble, Value::Number(n)) => n
+            .as_f64()
+            .and_then(Number::from_f64)
+            .map(Value::Number)
+            .ok_or_else(wrong),
         (ParameterType::Boolean, Value::Bool(_)) => Ok(value.clone()),
         (ParameterType::List, Value::Array(_)) => Ok(value.clone()),
-        (ParameterType::Struct | ParameterType::TaskFinalStatus, Value::Object(_)) => Ok(value.clone()),
+        (ParameterType::Struct | ParameterType::TaskFinalStatus, Value::Object(_)) => {
+            Ok(value.clone())
+        }
         (ParameterType::Unspecified, _) => Ok(value.clone()),
-        (ty, Value::String(text)) if ty != ParameterType::String => parse_text_raw(ty, text).map_err(|_| wrong()),
+        (ty, Value::String(text)) if ty != ParameterType::String => {
+            parse_text_raw(ty, text).map_err(|_| wrong())
+        }
         _ => Err(wrong()),
     }
 }
@@ -74,11 +84,15 @@ fn parse_text_raw(ty: ParameterType, text: &str) -> Result<Value, String> {
             Ok(v @ Value::Array(_)) => Ok(v),
             _ => Err(wrong()),
         },
-        ParameterType::Struct | ParameterType::TaskFinalStatus => match serde_json::from_str::<Value>(trimmed) {
-            Ok(v @ Value::Object(_)) => Ok(v),
-            _ => Err(wrong()),
-        },
-        ParameterType::Unspecified => Ok(serde_json::from_str(trimmed).unwrap_or_else(|_| Value::String(text.to_string()))),
+        ParameterType::Struct | ParameterType::TaskFinalStatus => {
+            match serde_json::from_str::<Value>(trimmed) {
+                Ok(v @ Value::Object(_)) => Ok(v),
+                _ => Err(wrong()),
+            }
+        }
+        ParameterType::Unspecified => {
+            Ok(serde_json::from_str(trimmed).unwrap_or_else(|_| Value::String(text.to_string())))
+        }
     }
 }
 
@@ -138,8 +152,8 @@ fn describe(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use ParameterType::*;
+    use serde_json::json;
 
     fn check_coerce(ty: ParameterType, value: Value, expected: &str) {
         let got = match coerce(ty, &value) {
@@ -153,21 +167,41 @@ mod tests {
     fn coercion() {
         check_coerce(NumberInteger, json!(5), "5");
         check_coerce(NumberInteger, json!(5.0), "5");
-        check_coerce(NumberInteger, json!(5.5), "error: expected NUMBER_INTEGER, got a number (5.5)");
+        check_coerce(
+            NumberInteger,
+            json!(5.5),
+            "error: expected NUMBER_INTEGER, got a number (5.5)",
+        );
         check_coerce(NumberInteger, json!("7"), "7");
-        check_coerce(NumberInteger, json!("x"), r#"error: expected NUMBER_INTEGER, got a string ("x")"#);
+        check_coerce(
+            NumberInteger,
+            json!("x"),
+            r#"error: expected NUMBER_INTEGER, got a string ("x")"#,
+        );
         check_coerce(NumberDouble, json!(2), "2");
         check_coerce(NumberDouble, json!(2.5), "2.5");
-        check_coerce(List, json!([1.0, {"a": [2.0, 0.5]}]), r#"[1,{"a":[2,0.5]}]"#);
+        check_coerce(
+            List,
+            json!([1.0, {"a": [2.0, 0.5]}]),
+            r#"[1,{"a":[2,0.5]}]"#,
+        );
         check_coerce(NumberDouble, json!("0.25"), "0.25");
         check_coerce(String, json!("a"), r#""a""#);
         check_coerce(String, json!(3), "error: expected STRING, got a number (3)");
         check_coerce(Boolean, json!("True"), "true");
-        check_coerce(Boolean, json!(1), "error: expected BOOLEAN, got a number (1)");
+        check_coerce(
+            Boolean,
+            json!(1),
+            "error: expected BOOLEAN, got a number (1)",
+        );
         check_coerce(List, json!([1, "a"]), r#"[1,"a"]"#);
         check_coerce(List, json!("[1]"), "[1]");
         check_coerce(Struct, json!({"A": 1}), r#"{"A":1}"#);
-        check_coerce(Struct, json!([1]), "error: expected STRUCT, got a list ([1])");
+        check_coerce(
+            Struct,
+            json!([1]),
+            "error: expected STRUCT, got a list ([1])",
+        );
     }
 
     #[test]
@@ -192,7 +226,10 @@ mod tests {
         assert_eq!(parse_text(Boolean, "FALSE\n").unwrap(), json!(false));
         assert_eq!(parse_text(NumberInteger, "42\n").unwrap(), json!(42));
         assert_eq!(parse_text(NumberDouble, "1e3").unwrap(), json!(1000));
-        assert_eq!(parse_text(Struct, r#"{"a": [1]}"#).unwrap(), json!({"a": [1]}));
+        assert_eq!(
+            parse_text(Struct, r#"{"a": [1]}"#).unwrap(),
+            json!({"a": [1]})
+        );
         assert!(parse_text(List, "{}").is_err());
         assert!(parse_text(NumberInteger, "4.5").is_err());
     }

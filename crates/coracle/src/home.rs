@@ -14,7 +14,8 @@ pub fn resolve(home: Option<PathBuf>) -> Result<PathBuf, CliError> {
             .map(|d| d.join("coracle"))
             .context("cannot find a data directory: set CORACLE_HOME")?,
     };
-    std::fs::create_dir_all(&home).with_context(|| format!("failed to create data directory {}", home.display()))?;
+    std::fs::create_dir_all(&home)
+        .with_context(|| format!("failed to create data directory {}", home.display()))?;
     Ok(std::path::absolute(&home).unwrap_or(home))
 }
 

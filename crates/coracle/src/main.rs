@@ -15,7 +15,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "coracle", version, about = "Run Kubeflow Pipelines on one machine", propagate_version = true)]
+#[command(
+    name = "coracle",
+    version,
+    about = "Run Kubeflow Pipelines on one machine",
+    propagate_version = true
+)]
 struct Cli {
     /// Data directory: the run database, task logs, artifacts and Python environments.
     #[arg(long, global = true, env = "CORACLE_HOME", value_name = "DIR")]
@@ -92,7 +97,12 @@ pub struct RunArgs {
     #[arg(long, env = "CORACLE_PYTHON", value_name = "PATH")]
     python: Option<PathBuf>,
     /// An existing virtual environment to run Python components in, as it is (no installs).
-    #[arg(long, env = "CORACLE_PYTHON_ENV", value_name = "DIR", conflicts_with = "python")]
+    #[arg(
+        long,
+        env = "CORACLE_PYTHON_ENV",
+        value_name = "DIR",
+        conflicts_with = "python"
+    )]
     python_env: Option<PathBuf>,
     /// Where managed Python environments are kept (default: HOME/python-envs); several data
     /// directories may share one.
@@ -110,12 +120,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CORACLE_LOG").unwrap_or_else(|_| "warn,coracle_exec=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("CORACLE_LOG")
+                .unwrap_or_else(|_| "warn,coracle_exec=info".into()),
         )
         .with_writer(std::io::stderr)
         .without_time()
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");
@@ -126,9 +140,15 @@ fn main() -> ExitCode {
         let home = home::resolve(cli.home)?;
         match cli.command {
             Commands::Run(args) => run_cmd::run(&home, args).await,
-            Commands::Runs { command: RunsCommand::List { limit, output } } => runs_cmd::list(&home, limit, output).await,
-            Commands::Runs { command: RunsCommand::Get { run_id, output } } => runs_cmd::get(&home, &run_id, output).await,
-            Commands::Logs { run_id, task } => runs_cmd::logs(&home, &run_id, task.as_deref()).await,
+            Commands::Runs {
+                command: RunsCommand::List { limit, output },
+            } => runs_cmd::list(&home, limit, output).await,
+            Commands::Runs {
+                command: RunsCommand::Get { run_id, output },
+            } => runs_cmd::get(&home, &run_id, output).await,
+            Commands::Logs { run_id, task } => {
+                runs_cmd::logs(&home, &run_id, task.as_deref()).await
+            }
         }
     });
     match result {
@@ -149,7 +169,10 @@ pub struct CliError {
 
 impl CliError {
     pub fn user(error: impl Into<anyhow::Error>) -> Self {
-        CliError { user_error: true, error: error.into() }
+        CliError {
+            user_error: true,
+            error: error.into(),
+        }
     }
     fn exit_code(&self) -> u8 {
         if self.user_error { 2 } else { 1 }
@@ -164,6 +187,9 @@ impl std::fmt::Display for CliError {
 
 impl<E: Into<anyhow::Error>> From<E> for CliError {
     fn from(e: E) -> Self {
-        CliError { user_error: false, error: e.into() }
+        CliError {
+            user_error: false,
+            error: e.into(),
+        }
     }
 }

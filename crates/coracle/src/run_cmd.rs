@@ -5,28 +5,35 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Context};
+use anyhow::{Context, anyhow};
 use coracle_engine::{Resources, RunState};
 use coracle_exec::{ProcessExecutor, ProcessExecutorOptions, PythonOptions};
-use coracle_orchestrator::{io_json, Orchestrator, RunOptions};
-use serde_json::{json, Value};
+use coracle_orchestrator::{Orchestrator, RunOptions, io_json};
+use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use crate::view::View;
-use crate::{home, CliError, OutputFormat, RunArgs};
+use crate::{CliError, OutputFormat, RunArgs, home};
 
 pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
     let pipeline = coracle_spec::load_path(&args.pipeline).map_err(CliError::user)?;
     let given = collect_params(&args)?;
-    let arguments = coracle_spec::resolve_arguments(&pipeline.spec, &given)
-        .map_err(|issues| CliError::user(anyhow!("{}: bad parameters:\n{issues}", args.pipeline.display())))?;
+    let arguments = coracle_spec::resolve_arguments(&pipeline.spec, &given).map_err(|issues| {
+        CliError::user(anyhow!(
+            "{}: bad parameters:\n{issues}",
+            args.pipeline.display()
+        ))
+    })?;
     let spec = Arc::new(pipeline.spec);
 
     let store = home::open_store(home).await?;
     let (log_tx, log_rx) = mpsc::unbounded_channel();
     let executor = ProcessExecutor::new(ProcessExecutorOptions {
         python: PythonOptions {
-            envs_dir: args.python_envs_dir.clone().unwrap_or_else(|| home.join("python-envs")),
+            envs_dir: args
+                .python_envs_dir
+                .clone()
+                .unwrap_or_else(|| home.join("python-envs")),
             interpreter: args.python.clone(),
             use_env: args.python_env.clone(),
             offline: args.offline,
@@ -34,12 +41,17 @@ pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
         log_lines: (!args.no_logs).then_some(log_tx),
     });
     let orchestrator = Orchestrator::new(store, executor.clone());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let options = RunOptions {
         home: home.to_path_buf(),
         pipeline_root: args.pipeline_root.clone(),
         parallelism: args.parallelism.unwrap_or(cores).max(1),
-        capacity: Resources { cpu_millis: cores as u64 * 1000, memory_bytes: total_memory_bytes() },
+        capacity: Resources {
+            cpu_millis: cores as u64 * 1000,
+            memory_bytes: total_memory_bytes(),
+        },
         run_name: args.name.clone(),
     };
 
@@ -54,14 +66,19 @@ pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
         eprintln!("stopped waiting; tasks may still be ending");
         std::process::exit(1);
     });
-    let outcome = orchestrator.run(spec, arguments, options, progress_tx, cancel_rx).await;
+    let outcome = orchestrator
+        .run(spec, arguments, options, progress_tx, cancel_rx)
+        .await;
     signals.abort();
     executor.shutdown().await;
     view.finish().await;
     let outcome = match outcome {
         Ok(o) => o,
         Err(coracle_orchestrator::Error::Engine(e)) => {
-            return Err(CliError::user(anyhow!("{}: cannot run this pipeline: {e}", args.pipeline.display())));
+            return Err(CliError::user(anyhow!(
+                "{}: cannot run this pipeline: {e}",
+                args.pipeline.display()
+            )));
         }
         Err(e) => return Err(e.into()),
     };
@@ -80,7 +97,10 @@ pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
             "error": outcome.error,
             "outputs": io_json(&outcome.outputs),
         });
-        println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        );
     } else {
         if let (Some((task, log)), RunState::Failed) = (&outcome.failed_task, outcome.state) {
             print_log_tail(task, log);
@@ -91,7 +111,11 @@ pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
         eprintln!("run {} ({}) {state}", outcome.run_id, outcome.run_name);
         print_outputs(&io_json(&outcome.outputs));
     }
-    Ok(if outcome.state == RunState::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if outcome.state == RunState::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn collect_params(args: &RunArgs) -> Result<BTreeMap<String, Value>, CliError> {
@@ -104,7 +128,10 @@ fn collect_params(args: &RunArgs) -> Result<BTreeMap<String, Value>, CliError> {
             .with_context(|| format!("parameters file {} is not valid JSON", file.display()))
             .map_err(CliError::user)?;
         let Value::Object(map) = value else {
-            return Err(CliError::user(anyhow!("parameters file {} must hold a JSON object", file.display())));
+            return Err(CliError::user(anyhow!(
+                "parameters file {} must hold a JSON object",
+                file.display()
+            )));
         };
         given.extend(map);
     }
@@ -139,13 +166,19 @@ fn total_memory_bytes() -> u64 {
 
 /// The last lines of a failed task's log, so the reason is on screen.
 fn print_log_tail(task: &str, log: &Path) {
-    let Ok(text) = std::fs::read_to_string(log) else { return };
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return;
+    };
     let lines: Vec<&str> = text.lines().collect();
     let tail = &lines[lines.len().saturating_sub(20)..];
     if tail.is_empty() {
         return;
     }
-    eprintln!("--- last {} log lines of {task} ({}) ---", tail.len(), log.display());
+    eprintln!(
+        "--- last {} log lines of {task} ({}) ---",
+        tail.len(),
+        log.display()
+    );
     for line in tail {
         eprintln!("{line}");
     }
@@ -164,7 +197,11 @@ fn print_outputs(outputs: &Value) {
     }
     for (name, list) in artifacts.into_iter().flatten() {
         for a in list.as_array().into_iter().flatten() {
-            println!("  {name} = {} ({})", a["uri"].as_str().unwrap_or_default(), a["type"].as_str().unwrap_or_default());
+            println!(
+                "  {name} = {} ({})",
+                a["uri"].as_str().unwrap_or_default(),
+                a["type"].as_str().unwrap_or_default()
+            );
         }
     }
 }

@@ -5,15 +5,19 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use coracle_store::{RunRecord, TaskRecord};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::{home, CliError, OutputFormat};
+use crate::{CliError, OutputFormat, home};
 
 fn time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_else(|| "-".into())
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
 }
 
-fn duration(start: Option<chrono::DateTime<chrono::Utc>>, end: Option<chrono::DateTime<chrono::Utc>>) -> String {
+fn duration(
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    end: Option<chrono::DateTime<chrono::Utc>>,
+) -> String {
     match (start, end) {
         (Some(s), Some(e)) => format!("{:.2}s", (e - s).num_milliseconds() as f64 / 1000.0),
         (Some(_), None) => "running".into(),
@@ -60,10 +64,16 @@ pub async fn list(home: &Path, limit: i64, output: OutputFormat) -> Result<ExitC
     let runs = store.list_runs(limit.max(1)).await?;
     if output == OutputFormat::Json {
         let list: Vec<Value> = runs.iter().map(run_json).collect();
-        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:<36}  {:<10}  {:<19}  {:>9}  NAME", "RUN ID", "STATE", "CREATED", "DURATION");
+    println!(
+        "{:<36}  {:<10}  {:<19}  {:>9}  NAME",
+        "RUN ID", "STATE", "CREATED", "DURATION"
+    );
     for run in &runs {
         println!(
             "{:<36}  {:<10}  {:<19}  {:>9}  {}",
@@ -80,7 +90,9 @@ pub async fn list(home: &Path, limit: i64, output: OutputFormat) -> Result<ExitC
 async fn find(home: &Path, run_id: &str) -> Result<(coracle_store::Store, RunRecord), CliError> {
     let store = home::open_store(home).await?;
     let run = store.find_run(run_id).await.map_err(|e| match e {
-        e @ (coracle_store::Error::NotFound { .. } | coracle_store::Error::Ambiguous { .. }) => CliError::user(e),
+        e @ (coracle_store::Error::NotFound { .. } | coracle_store::Error::Ambiguous { .. }) => {
+            CliError::user(e)
+        }
         e => e.into(),
     })?;
     Ok((store, run))
@@ -92,7 +104,10 @@ pub async fn get(home: &Path, run_id: &str, output: OutputFormat) -> Result<Exit
     if output == OutputFormat::Json {
         let mut value = run_json(&run);
         value["tasks"] = Value::Array(tasks.iter().map(task_json).collect());
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     println!("run:        {} ({})", run.run_id, run.display_name);
@@ -126,9 +141,16 @@ pub async fn logs(home: &Path, run_id: &str, task: Option<&str>) -> Result<ExitC
     let tasks = store.list_tasks(&run.run_id).await?;
     let chosen: Vec<&TaskRecord> = match task {
         Some(name) => {
-            let matching: Vec<&TaskRecord> = tasks.iter().filter(|t| t.task_id == name || t.name == name).collect();
+            let matching: Vec<&TaskRecord> = tasks
+                .iter()
+                .filter(|t| t.task_id == name || t.name == name)
+                .collect();
             if matching.is_empty() {
-                let known: Vec<&str> = tasks.iter().filter(|t| t.log_path.is_some()).map(|t| t.task_id.as_str()).collect();
+                let known: Vec<&str> = tasks
+                    .iter()
+                    .filter(|t| t.log_path.is_some())
+                    .map(|t| t.task_id.as_str())
+                    .collect();
                 return Err(CliError::user(anyhow!(
                     "run {} has no task {name:?} (tasks with logs: {})",
                     run.run_id,
@@ -142,10 +164,15 @@ pub async fn logs(home: &Path, run_id: &str, task: Option<&str>) -> Result<ExitC
     let several = chosen.len() > 1;
     for t in chosen {
         let Some(path) = &t.log_path else {
-            eprintln!("task {} has no log (it did not run: {})", t.task_id, t.state.as_str());
+            eprintln!(
+                "task {} has no log (it did not run: {})",
+                t.task_id,
+                t.state.as_str()
+            );
             continue;
         };
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow!("failed to read log {path}: {e}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow!("failed to read log {path}: {e}"))?;
         if several {
             println!("==> {} (attempt {}) <==", t.task_id, t.attempt);
         }

@@ -18,7 +18,11 @@ pub struct View {
 
 impl View {
     /// `quiet_stdout`: everything goes to stderr (stdout is kept for `--output json`).
-    pub fn start(progress: mpsc::UnboundedReceiver<Progress>, logs: mpsc::UnboundedReceiver<LogLine>, _quiet_stdout: bool) -> View {
+    pub fn start(
+        progress: mpsc::UnboundedReceiver<Progress>,
+        logs: mpsc::UnboundedReceiver<LogLine>,
+        _quiet_stdout: bool,
+    ) -> View {
         let live = std::io::stderr().is_terminal();
         let handle = tokio::spawn(async move {
             let mut state = ViewState::new(live);
@@ -44,17 +48,31 @@ struct ViewState {
 
 impl ViewState {
     fn new(live: bool) -> Self {
-        let multi = live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(12)));
+        let multi =
+            live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(12)));
         let summary = multi.as_ref().map(|m| {
             let bar = m.add(ProgressBar::new_spinner());
-            bar.set_style(ProgressStyle::with_template("{elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template("{elapsed:>4} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.enable_steady_tick(Duration::from_millis(250));
             bar
         });
-        ViewState { started: Instant::now(), multi, summary, states: BTreeMap::new(), bars: BTreeMap::new() }
+        ViewState {
+            started: Instant::now(),
+            multi,
+            summary,
+            states: BTreeMap::new(),
+            bars: BTreeMap::new(),
+        }
     }
 
-    async fn pump(&mut self, mut progress: mpsc::UnboundedReceiver<Progress>, mut logs: mpsc::UnboundedReceiver<LogLine>) {
+    async fn pump(
+        &mut self,
+        mut progress: mpsc::UnboundedReceiver<Progress>,
+        mut logs: mpsc::UnboundedReceiver<LogLine>,
+    ) {
         let mut logs_open = true;
         loop {
             tokio::select! {
@@ -108,10 +126,17 @@ impl ViewState {
             };
             *counts.entry(word).or_default() += 1;
         }
-        let parts: Vec<String> = ["succeeded", "running", "pending", "failed", "skipped", "canceled"]
-            .iter()
-            .filter_map(|w| counts.get(w).map(|n| format!("{n} {w}")))
-            .collect();
+        let parts: Vec<String> = [
+            "succeeded",
+            "running",
+            "pending",
+            "failed",
+            "skipped",
+            "canceled",
+        ]
+        .iter()
+        .filter_map(|w| counts.get(w).map(|n| format!("{n} {w}")))
+        .collect();
         summary.set_message(format!("{} tasks: {}", self.states.len(), parts.join(", ")));
     }
 
@@ -121,8 +146,15 @@ impl ViewState {
 
     fn progress(&mut self, p: Progress) {
         match p {
-            Progress::RunStarted { run_id, run_name, run_dir } => {
-                self.print(format!("run {run_id} ({run_name}) started; files in {}", run_dir.display()));
+            Progress::RunStarted {
+                run_id,
+                run_name,
+                run_dir,
+            } => {
+                self.print(format!(
+                    "run {run_id} ({run_name}) started; files in {}",
+                    run_dir.display()
+                ));
             }
             Progress::Note(note) => self.print(format!("note: {note}")),
             Progress::Task { update, .. } => {
@@ -138,7 +170,10 @@ impl ViewState {
                 match (&self.multi, update.state) {
                     (Some(multi), TaskState::Running) => {
                         let bar = multi.add(ProgressBar::new_spinner());
-                        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                        bar.set_style(
+                            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                        );
                         bar.set_message(format!("{}{kind}", update.task_path));
                         bar.enable_steady_tick(Duration::from_millis(120));
                         self.bars.insert(update.task_path.clone(), bar);
@@ -148,7 +183,12 @@ impl ViewState {
                             bar.finish_and_clear();
                         }
                         let error = update.error.map(|e| format!(": {e}")).unwrap_or_default();
-                        self.print(format!("{} {:<9} {}{kind}{error}", self.elapsed(), state, update.task_path));
+                        self.print(format!(
+                            "{} {:<9} {}{kind}{error}",
+                            self.elapsed(),
+                            state,
+                            update.task_path
+                        ));
                     }
                 }
             }

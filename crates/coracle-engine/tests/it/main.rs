@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write;
 use std::sync::Arc;
 
-use coracle_engine::{Command, Engine, Event, Io, Launch, NodeId, Resources, RunConfig, TaskResult};
-use serde_json::{json, Value};
+use coracle_engine::{
+    Command, Engine, Event, Io, Launch, NodeId, Resources, RunConfig, TaskResult,
+};
+use serde_json::{Value, json};
 
 fn config(parallelism: usize) -> RunConfig {
     RunConfig {
@@ -16,12 +18,19 @@ fn config(parallelism: usize) -> RunConfig {
         run_dir: "/data/runs/run-1".into(),
         create_time: "2026-01-02T03:04:05Z".into(),
         parallelism,
-        capacity: Resources { cpu_millis: 2000, memory_bytes: 4 << 30 },
+        capacity: Resources {
+            cpu_millis: 2000,
+            memory_bytes: 4 << 30,
+        },
     }
 }
 
 fn load(yaml: &str) -> Arc<coracle_spec::PipelineSpec> {
-    Arc::new(coracle_spec::load_bytes("test.yaml", yaml.as_bytes()).unwrap_or_else(|e| panic!("{e}")).spec)
+    Arc::new(
+        coracle_spec::load_bytes("test.yaml", yaml.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .spec,
+    )
 }
 
 /// Runs the engine, answering each launch with `answer`, and returns the trace.
@@ -37,8 +46,14 @@ impl Sim {
         let spec = load(yaml);
         let args: BTreeMap<String, Value> = serde_json::from_value(args).unwrap();
         let args = coracle_spec::resolve_arguments(&spec, &args).unwrap_or_else(|e| panic!("{e}"));
-        let (engine, commands) = Engine::start(spec, args, config(parallelism)).unwrap_or_else(|e| panic!("{e}"));
-        let mut sim = Sim { engine, trace: String::new(), launched: VecDeque::new(), paths: BTreeMap::new() };
+        let (engine, commands) =
+            Engine::start(spec, args, config(parallelism)).unwrap_or_else(|e| panic!("{e}"));
+        let mut sim = Sim {
+            engine,
+            trace: String::new(),
+            launched: VecDeque::new(),
+            paths: BTreeMap::new(),
+        };
         sim.record(commands);
         sim
     }
@@ -65,21 +80,35 @@ impl Sim {
                     let _ = writeln!(self.trace, "cancel {}", self.paths[&node]);
                 }
                 Command::Finish(f) => {
-                    let _ = writeln!(self.trace, "finish {:?} error={:?} outputs={}", f.state, f.error, io_text(&f.outputs));
+                    let _ = writeln!(
+                        self.trace,
+                        "finish {:?} error={:?} outputs={}",
+                        f.state,
+                        f.error,
+                        io_text(&f.outputs)
+                    );
                 }
             }
         }
     }
 
     fn send(&mut self, event: Event) {
-        let _ = writeln!(self.trace, "> {}", match &event {
-            Event::TaskFinished { node, result } => format!("{} {}", self.paths[node], match result {
-                TaskResult::Succeeded(_) => "succeeded".to_string(),
-                TaskResult::Failed(e) => format!("failed: {e}"),
-                TaskResult::Canceled => "canceled".to_string(),
-            }),
-            Event::CancelRequested => "cancel requested".to_string(),
-        });
+        let _ = writeln!(
+            self.trace,
+            "> {}",
+            match &event {
+                Event::TaskFinished { node, result } => format!(
+                    "{} {}",
+                    self.paths[node],
+                    match result {
+                        TaskResult::Succeeded(_) => "succeeded".to_string(),
+                        TaskResult::Failed(e) => format!("failed: {e}"),
+                        TaskResult::Canceled => "canceled".to_string(),
+                    }
+                ),
+                Event::CancelRequested => "cancel requested".to_string(),
+            }
+        );
         let commands = self.engine.handle(event);
         self.record(commands);
     }
@@ -88,15 +117,26 @@ impl Sim {
     fn run(&mut self, mut answer: impl FnMut(&Launch) -> TaskResult) -> &str {
         while let Some(l) = self.launched.pop_front() {
             let result = answer(&l);
-            self.send(Event::TaskFinished { node: l.node, result });
+            self.send(Event::TaskFinished {
+                node: l.node,
+                result,
+            });
         }
         &self.trace
     }
 }
 
 fn io_text(io: &Io) -> String {
-    let mut parts: Vec<String> = io.parameters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    parts.extend(io.artifacts.iter().map(|(k, v)| format!("{k}=<{}>", v[0].uri)));
+    let mut parts: Vec<String> = io
+        .parameters
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    parts.extend(
+        io.artifacts
+            .iter()
+            .map(|(k, v)| format!("{k}=<{}>", v[0].uri)),
+    );
     format!("{{{}}}", parts.join(", "))
 }
 
@@ -105,7 +145,9 @@ fn io_text(io: &Io) -> String {
 fn outputs_of(l: &Launch, values: Value) -> TaskResult {
     let executor_output = json!({"parameterValues": values}).to_string();
     let files = BTreeMap::new();
-    TaskResult::Succeeded(coracle_engine::collect_outputs(&l.outputs, Some(&executor_output), &files).unwrap())
+    TaskResult::Succeeded(
+        coracle_engine::collect_outputs(&l.outputs, Some(&executor_output), &files).unwrap(),
+    )
 }
 
 const ADD_CHAIN: &str = r#"
@@ -163,13 +205,20 @@ fn executor_input_follows_the_kfp_contract() {
     let launch = &sim.launched[0];
     insta::assert_snapshot!(serde_json::to_string_pretty(&launch.executor_input).unwrap());
     assert_eq!(launch.task_dir, "/data/runs/run-1/tasks/add");
-    assert_eq!(launch.dirs_to_create, vec!["/data/runs/run-1/tasks/add/outputs".to_string()]);
+    assert_eq!(
+        launch.dirs_to_create,
+        vec!["/data/runs/run-1/tasks/add/outputs".to_string()]
+    );
 }
 
 #[test]
 fn same_events_give_same_commands() {
-    let a = Sim::start(ADD_CHAIN, json!({"a": 1}), 1).run(add_chain_answer).to_string();
-    let b = Sim::start(ADD_CHAIN, json!({"a": 1}), 1).run(add_chain_answer).to_string();
+    let a = Sim::start(ADD_CHAIN, json!({"a": 1}), 1)
+        .run(add_chain_answer)
+        .to_string();
+    let b = Sim::start(ADD_CHAIN, json!({"a": 1}), 1)
+        .run(add_chain_answer)
+        .to_string();
     assert_eq!(a, b);
 }
 
@@ -197,7 +246,9 @@ fn parallelism_limit_and_resources_bound_what_runs() {
     // ask for nothing), and join waits for all three.
     let mut sim = Sim::start(FAN, json!({}), 3);
     assert_eq!(sim.engine.running_count(), 3);
-    let trace = sim.run(|_| TaskResult::Succeeded(Io::default())).to_string();
+    let trace = sim
+        .run(|_| TaskResult::Succeeded(Io::default()))
+        .to_string();
     insta::assert_snapshot!("parallelism_3", trace);
     // Parallelism 1: one at a time.
     let mut sim = Sim::start(FAN, json!({}), 1);
@@ -209,7 +260,9 @@ fn parallelism_limit_and_resources_bound_what_runs() {
 fn a_task_asking_more_than_the_machine_fails_the_run() {
     let yaml = FAN.replace("resourceCpuRequest: \"1500m\"", "resourceCpuRequest: \"8\"");
     let mut sim = Sim::start(&yaml, json!({}), 3);
-    let trace = sim.run(|_| TaskResult::Succeeded(Io::default())).to_string();
+    let trace = sim
+        .run(|_| TaskResult::Succeeded(Io::default()))
+        .to_string();
     insta::assert_snapshot!(trace);
 }
 
@@ -217,9 +270,16 @@ fn a_task_asking_more_than_the_machine_fails_the_run() {
 fn a_failure_stops_running_siblings_and_fails_the_run() {
     let mut sim = Sim::start(FAN, json!({}), 2);
     // "one" fails while "three" runs; "two" is queued.
-    let one = sim.launched.iter().position(|l| l.task_path == "one").unwrap();
+    let one = sim
+        .launched
+        .iter()
+        .position(|l| l.task_path == "one")
+        .unwrap();
     let l = sim.launched.remove(one).unwrap();
-    sim.send(Event::TaskFinished { node: l.node, result: TaskResult::Failed("exit code 1".into()) });
+    sim.send(Event::TaskFinished {
+        node: l.node,
+        result: TaskResult::Failed("exit code 1".into()),
+    });
     let trace = sim.run(|_| TaskResult::Canceled).to_string();
     insta::assert_snapshot!(trace);
 }
@@ -300,18 +360,31 @@ deploymentSpec:
 fn placeholders_resolve_in_argv_and_env() {
     let mut sim = Sim::start(PLACEHOLDERS, json!({}), 2);
     let produce = sim.launched[0].clone();
-    assert_eq!(produce.env, vec![("GREETING".to_string(), "hello world!".to_string())]);
-    assert_eq!(produce.executor_input["inputs"]["parameterValues"]["count"], json!(3));
+    assert_eq!(
+        produce.env,
+        vec![("GREETING".to_string(), "hello world!".to_string())]
+    );
+    assert_eq!(
+        produce.executor_input["inputs"]["parameterValues"]["count"],
+        json!(3)
+    );
     // System placeholders in a constant input (`dsl.PIPELINE_JOB_ID_PLACEHOLDER` as an argument).
-    assert_eq!(produce.executor_input["inputs"]["parameterValues"]["job"], json!("run-1/produce"));
-    let trace = sim.run(|l| {
-        if l.task_path == "produce" {
-            let files = BTreeMap::from([("n".to_string(), "4".to_string())]);
-            TaskResult::Succeeded(coracle_engine::collect_outputs(&l.outputs, None, &files).unwrap())
-        } else {
-            TaskResult::Succeeded(Io::default())
-        }
-    }).to_string();
+    assert_eq!(
+        produce.executor_input["inputs"]["parameterValues"]["job"],
+        json!("run-1/produce")
+    );
+    let trace = sim
+        .run(|l| {
+            if l.task_path == "produce" {
+                let files = BTreeMap::from([("n".to_string(), "4".to_string())]);
+                TaskResult::Succeeded(
+                    coracle_engine::collect_outputs(&l.outputs, None, &files).unwrap(),
+                )
+            } else {
+                TaskResult::Succeeded(Io::default())
+            }
+        })
+        .to_string();
     insta::assert_snapshot!(trace);
     // With the optional input given, IfPresent takes its Then branch.
     let sim = Sim::start(PLACEHOLDERS, json!({"maybe": "yes", "ratio": 0.5}), 2);
@@ -358,10 +431,15 @@ deploymentSpec:
 #[test]
 fn nested_pipelines_pass_inputs_and_outputs() {
     let mut sim = Sim::start(NESTED, json!({"x": 1}), 2);
-    let trace = sim.run(|l| {
-        let p = &l.executor_input["inputs"]["parameterValues"];
-        outputs_of(l, json!({"Output": p["x"].as_i64().unwrap() + p["y"].as_i64().unwrap()}))
-    }).to_string();
+    let trace = sim
+        .run(|l| {
+            let p = &l.executor_input["inputs"]["parameterValues"];
+            outputs_of(
+                l,
+                json!({"Output": p["x"].as_i64().unwrap() + p["y"].as_i64().unwrap()}),
+            )
+        })
+        .to_string();
     insta::assert_snapshot!(trace);
 }
 
@@ -373,6 +451,12 @@ fn unsupported_features_are_refused_with_their_path() {
     );
     let spec = load(&yaml);
     let args = BTreeMap::from([("a".to_string(), json!(1)), ("b".to_string(), json!(1))]);
-    let err = Engine::start(spec, args, config(1)).err().unwrap().to_string();
-    assert_eq!(err, "root.dag.tasks.double.triggerPolicy.condition: conditions (dsl.If/Elif/Else, dsl.Condition) are not supported by this version of Coracle yet");
+    let err = Engine::start(spec, args, config(1))
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        "root.dag.tasks.double.triggerPolicy.condition: conditions (dsl.If/Elif/Else, dsl.Condition) are not supported by this version of Coracle yet"
+    );
 }

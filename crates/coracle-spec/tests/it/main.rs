@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use coracle_spec::{load_bytes, load_path, resolve_arguments, Error};
+use coracle_spec::{Error, load_bytes, load_path, resolve_arguments};
 use serde_json::json;
 
 fn corpus() -> Option<PathBuf> {
@@ -13,7 +13,10 @@ fn corpus() -> Option<PathBuf> {
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     out.sort();
     out
 }
@@ -34,14 +37,23 @@ fn corpus_valid_files_load() {
             }
         }
     }
-    assert!(count > 50, "expected the corpus to hold more than 50 files, found {count}");
-    assert!(failures.is_empty(), "valid corpus files rejected:\n{}", failures.join("\n"));
+    assert!(
+        count > 50,
+        "expected the corpus to hold more than 50 files, found {count}"
+    );
+    assert!(
+        failures.is_empty(),
+        "valid corpus files rejected:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn corpus_invalid_files_are_rejected_with_a_message() {
     let Some(corpus) = corpus() else {
-        eprintln!("../shared/kfp-corpus not present: corpus_invalid_files_are_rejected_with_a_message checked nothing");
+        eprintln!(
+            "../shared/kfp-corpus not present: corpus_invalid_files_are_rejected_with_a_message checked nothing"
+        );
         return;
     };
     let mut seen = BTreeMap::new();
@@ -49,20 +61,37 @@ fn corpus_invalid_files_are_rejected_with_a_message() {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let err = load_path(&file).expect_err(&name);
         let text = err.to_string();
-        assert!(text.starts_with(&file.display().to_string()), "{name}: message does not name the file: {text}");
+        assert!(
+            text.starts_with(&file.display().to_string()),
+            "{name}: message does not name the file: {text}"
+        );
         seen.insert(name, text.split_once(": ").unwrap().1.to_string());
     }
     let expected = [
         ("empty_file.yaml", "the file is empty"),
         ("empty_zip.zip", "the file is empty"),
-        ("invalid-zip.zip", "component \"comp-echo\" not found in components"),
-        ("invalid_yaml.yaml", "component \"comp-echo\" not found in components"),
-        ("no_name.yaml", "pipelineInfo.name: the pipeline has no name"),
+        (
+            "invalid-zip.zip",
+            "component \"comp-echo\" not found in components",
+        ),
+        (
+            "invalid_yaml.yaml",
+            "component \"comp-echo\" not found in components",
+        ),
+        (
+            "no_name.yaml",
+            "pipelineInfo.name: the pipeline has no name",
+        ),
         ("wrong_format.png", "unsupported file type"),
     ];
     for (file, fragment) in expected {
-        let got = seen.get(file).unwrap_or_else(|| panic!("{file} missing from corpus/invalid"));
-        assert!(got.contains(fragment), "{file}: expected a message containing {fragment:?}, got {got:?}");
+        let got = seen
+            .get(file)
+            .unwrap_or_else(|| panic!("{file} missing from corpus/invalid"));
+        assert!(
+            got.contains(fragment),
+            "{file}: expected a message containing {fragment:?}, got {got:?}"
+        );
     }
 }
 
@@ -99,7 +128,10 @@ deploymentSpec:
 
 /// Applies `edit` to the base spec (a text replacement) and returns the error text.
 fn check_invalid(from: &str, to: &str, expected: &str) {
-    assert!(BASE.contains(from), "edit target {from:?} not in the base spec");
+    assert!(
+        BASE.contains(from),
+        "edit target {from:?} not in the base spec"
+    );
     let text = BASE.replacen(from, to, 1);
     match load_bytes("p.yaml", text.as_bytes()) {
         Ok(_) => panic!("expected an error after replacing {from:?} with {to:?}"),
@@ -111,11 +143,15 @@ fn check_invalid(from: &str, to: &str, expected: &str) {
 fn base_spec_is_valid() {
     load_bytes("p.yaml", BASE.as_bytes()).unwrap();
     // The same spec as JSON, and with a platforms document, load too.
-    let as_json = serde_json::to_string(&load_bytes("p.yaml", BASE.as_bytes()).unwrap().spec).unwrap();
+    let as_json =
+        serde_json::to_string(&load_bytes("p.yaml", BASE.as_bytes()).unwrap().spec).unwrap();
     load_bytes("p.json", as_json.as_bytes()).unwrap();
     let two = format!("{BASE}\n---\nplatforms:\n  kubernetes: {{pipelineConfig: {{}}}}\n");
     let loaded = load_bytes("p.yaml", two.as_bytes()).unwrap();
-    assert_eq!(loaded.platforms, Some(json!({"kubernetes": {"pipelineConfig": {}}})));
+    assert_eq!(
+        loaded.platforms,
+        Some(json!({"kubernetes": {"pipelineConfig": {}}}))
+    );
 }
 
 #[test]
@@ -182,16 +218,37 @@ fn arguments_are_checked_against_the_root_inputs() {
     let pipeline = load_bytes("p.yaml", BASE.as_bytes()).unwrap();
     let spec = &pipeline.spec;
     let args = |pairs: &[(&str, serde_json::Value)]| -> BTreeMap<String, serde_json::Value> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     };
     let ok = resolve_arguments(spec, &args(&[("n", json!("5"))])).unwrap();
-    assert_eq!(serde_json::to_value(&ok).unwrap(), json!({"n": 5, "s": "x"}));
-    let err = resolve_arguments(spec, &BTreeMap::new()).unwrap_err().to_string();
-    assert_eq!(err, "root.inputDefinitions.parameters.n: required parameter \"n\" (NUMBER_INTEGER) has no value");
-    let err = resolve_arguments(spec, &args(&[("n", json!("five"))])).unwrap_err().to_string();
-    assert_eq!(err, "root.inputDefinitions.parameters.n: expected NUMBER_INTEGER, got a string (\"five\")");
-    let err = resolve_arguments(spec, &args(&[("n", json!(1)), ("zz", json!(1))])).unwrap_err().to_string();
-    assert_eq!(err, "root.inputDefinitions.parameters: unknown parameter \"zz\" (the pipeline's parameters: n, o, s)");
+    assert_eq!(
+        serde_json::to_value(&ok).unwrap(),
+        json!({"n": 5, "s": "x"})
+    );
+    let err = resolve_arguments(spec, &BTreeMap::new())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "root.inputDefinitions.parameters.n: required parameter \"n\" (NUMBER_INTEGER) has no value"
+    );
+    let err = resolve_arguments(spec, &args(&[("n", json!("five"))]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "root.inputDefinitions.parameters.n: expected NUMBER_INTEGER, got a string (\"five\")"
+    );
+    let err = resolve_arguments(spec, &args(&[("n", json!(1)), ("zz", json!(1))]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "root.inputDefinitions.parameters: unknown parameter \"zz\" (the pipeline's parameters: n, o, s)"
+    );
 }
 
 #[test]
@@ -207,7 +264,14 @@ fn archives_are_read() {
         std::io::Write::write_all(&mut w, BASE.as_bytes()).unwrap();
         w.finish().unwrap();
     }
-    assert_eq!(load_bytes("p.zip", &zip_bytes).unwrap().spec.pipeline_info.name, "p");
+    assert_eq!(
+        load_bytes("p.zip", &zip_bytes)
+            .unwrap()
+            .spec
+            .pipeline_info
+            .name,
+        "p"
+    );
 
     let mut tar_gz = Vec::new();
     {
@@ -217,10 +281,18 @@ fn archives_are_read() {
         header.set_size(BASE.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        b.append_data(&mut header, "dir/my.yaml", BASE.as_bytes()).unwrap();
+        b.append_data(&mut header, "dir/my.yaml", BASE.as_bytes())
+            .unwrap();
         b.into_inner().unwrap().finish().unwrap();
     }
-    assert_eq!(load_bytes("p.tar.gz", &tar_gz).unwrap().spec.pipeline_info.name, "p");
+    assert_eq!(
+        load_bytes("p.tar.gz", &tar_gz)
+            .unwrap()
+            .spec
+            .pipeline_info
+            .name,
+        "p"
+    );
     let err = load_bytes("p.tar.gz", &tar_gz[..tar_gz.len() / 2]).unwrap_err();
     assert!(matches!(err, Error::Format { .. }), "{err}");
 }
@@ -239,6 +311,11 @@ components:
       tasks:
         inner: {taskInfo: {name: inner}, componentRef: {name: comp-loop}}
 "#;
-    let err = load_bytes("p.yaml", yaml.as_bytes()).unwrap_err().to_string();
-    assert_eq!(err, "p.yaml: invalid pipeline:\ncomponents: component nesting cycle: comp-loop -> comp-loop");
+    let err = load_bytes("p.yaml", yaml.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "p.yaml: invalid pipeline:\ncomponents: component nesting cycle: comp-loop -> comp-loop"
+    );
 }

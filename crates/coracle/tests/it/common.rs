@@ -4,7 +4,10 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 pub fn pipeline(name: &str) -> PathBuf {
@@ -25,8 +28,11 @@ pub struct Home {
 }
 
 impl Home {
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Home {
-        Home { dir: tempfile::tempdir().unwrap() }
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn command(&self) -> Command {
@@ -57,18 +63,31 @@ impl Home {
     /// `coracle runs get RUN --output json`.
     pub fn get(&self, run_id: &str) -> Value {
         let out = self.coracle(&["runs", "get", run_id, "--output", "json"]);
-        assert!(out.status.success(), "runs get failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "runs get failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 }
 
 /// The task of a `runs get` result with this id.
 pub fn task<'a>(run: &'a Value, id: &str) -> &'a Value {
-    run["tasks"].as_array().unwrap().iter().find(|t| t["task_id"] == id).unwrap_or_else(|| panic!("no task {id} in {run}"))
+    run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task_id"] == id)
+        .unwrap_or_else(|| panic!("no task {id} in {run}"))
 }
 
 pub fn interval(task: &Value) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
-    let parse = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().to_utc();
+    let parse = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .to_utc()
+    };
     (parse(&task["started_at"]), parse(&task["finished_at"]))
 }
 

@@ -11,7 +11,10 @@ fn python_add_chain() {
     }
     let home = Home::new();
     for (a, b, expected) in [("2", "3", 10), ("-7", "3", -8)] {
-        let (code, result, stderr) = home.run("add_chain.yaml", &["-p", &format!("a={a}"), "-p", &format!("b={b}")]);
+        let (code, result, stderr) = home.run(
+            "add_chain.yaml",
+            &["-p", &format!("a={a}"), "-p", &format!("b={b}")],
+        );
         assert_eq!(code, 0, "{stderr}");
         assert_eq!(result["outputs"]["parameters"]["Output"], json!(expected));
     }
@@ -23,7 +26,20 @@ fn python_parameter_types() {
         return;
     }
     let home = Home::new();
-    let args = ["-p", "i=3", "-p", "f=1.5", "-p", "s=abc", "-p", "b=true", "-p", r#"l=["x","y"]"#, "-p", r#"d={"k":"v"}"#];
+    let args = [
+        "-p",
+        "i=3",
+        "-p",
+        "f=1.5",
+        "-p",
+        "s=abc",
+        "-p",
+        "b=true",
+        "-p",
+        r#"l=["x","y"]"#,
+        "-p",
+        r#"d={"k":"v"}"#,
+    ];
     let (code, result, stderr) = home.run("parameter_types.yaml", &args);
     assert_eq!(code, 0, "{stderr}");
     let p = &result["outputs"]["parameters"];
@@ -33,13 +49,17 @@ fn python_parameter_types() {
     assert_eq!(p["out_bool"], json!(true));
     assert_eq!(p["out_list"], json!(["x", "y", 1, 2, 3]));
     assert_eq!(p["out_dict"], json!({"k": "v", "one": 1, "opt": "none"}));
-    let combined = r#"10;5.5;abc|hello|none;True;["x", "y", 1, 2, 3];{"k": "v", "one": 1, "opt": "none"}"#;
+    let combined =
+        r#"10;5.5;abc|hello|none;True;["x", "y", 1, 2, 3];{"k": "v", "one": 1, "opt": "none"}"#;
     assert_eq!(p["combined"], json!(combined));
     let run = home.get(result["run_id"].as_str().unwrap());
     let second = &task(&run, "all-types-2")["outputs"]["parameters"];
     assert_eq!(second["out_int"], json!(96));
     assert_eq!(second["out_str"], json!("const|bye|given"));
-    assert_eq!(second["out_dict"], json!({"nested": {"x": [1, 2]}, "two": 2, "opt": "given"}));
+    assert_eq!(
+        second["out_dict"],
+        json!({"nested": {"x": [1, 2]}, "two": 2, "opt": "given"})
+    );
     let logs = home.coracle(&["logs", result["run_id"].as_str().unwrap(), "combine"]);
     assert!(String::from_utf8_lossy(&logs.stdout).contains(&format!("combined={combined}")));
     for bad in ["i=1.5", "b=maybe", "l=notjson", "d=[1]"] {
@@ -60,16 +80,28 @@ fn python_artifacts_pass_by_path_with_metadata() {
     assert_eq!(code, 0, "{stderr}");
     let outputs = &result["outputs"];
     assert_eq!(outputs["parameters"]["line_count"], json!(4));
-    assert_eq!(outputs["parameters"]["summary"], json!("rows=3;lines=4;framework=plain-text;version=3"));
+    assert_eq!(
+        outputs["parameters"]["summary"],
+        json!("rows=3;lines=4;framework=plain-text;version=3")
+    );
     let dataset = &outputs["artifacts"]["dataset"][0];
     assert_eq!(dataset["type"], "system.Dataset");
     assert_eq!(dataset["metadata"], json!({"rows": 3, "format": "csv"}));
     let uri = dataset["uri"].as_str().unwrap();
-    assert_eq!(std::fs::read_to_string(uri).unwrap(), "x,y\n0,0\n1,1\n2,4\n");
-    assert_eq!(outputs["artifacts"]["metrics"][0]["metadata"], json!({"accuracy": 0.9, "loss": 0.25, "rows": 3}));
+    assert_eq!(
+        std::fs::read_to_string(uri).unwrap(),
+        "x,y\n0,0\n1,1\n2,4\n"
+    );
+    assert_eq!(
+        outputs["artifacts"]["metrics"][0]["metadata"],
+        json!({"accuracy": 0.9, "loss": 0.25, "rows": 3})
+    );
     // The pipeline output is the producer's own artifact: same URI, no copy.
     let run = home.get(result["run_id"].as_str().unwrap());
-    assert_eq!(task(&run, "produce")["outputs"]["artifacts"]["dataset"][0]["uri"], json!(uri));
+    assert_eq!(
+        task(&run, "produce")["outputs"]["artifacts"]["dataset"][0]["uri"],
+        json!(uri)
+    );
     let (code, result, _) = home.run("artifacts.yaml", &["-p", "rows=5"]);
     assert_eq!(code, 0);
     assert_eq!(result["outputs"]["parameters"]["line_count"], json!(6));
@@ -84,19 +116,42 @@ fn python_container_placeholders() {
     let (code, result, stderr) = home.run("container_placeholders.yaml", &[]);
     assert_eq!(code, 0, "{stderr}");
     let p = &result["outputs"]["parameters"];
-    assert_eq!(p["greet_message"], json!("hello-world|--suffix|sfx|tail=sfx"));
-    assert_eq!(p["greet2_message"], json!("hello-kfp|--no-suffix|tail=none"));
+    assert_eq!(
+        p["greet_message"],
+        json!("hello-world|--suffix|sfx|tail=sfx")
+    );
+    assert_eq!(
+        p["greet2_message"],
+        json!("hello-kfp|--no-suffix|tail=none")
+    );
     assert_eq!(p["line_count"], json!(4));
     let job_name = p["job_name"].as_str().unwrap();
-    assert!(!job_name.is_empty() && !job_name.contains("{{"), "{job_name}");
-    assert_eq!(p["combined"], json!("hello-world|--suffix|sfx|tail=sfx#hello-world,--suffix,sfx,tail=sfx#4#sys-info#hi-env#reader"));
+    assert!(
+        !job_name.is_empty() && !job_name.contains("{{"),
+        "{job_name}"
+    );
+    assert_eq!(
+        p["combined"],
+        json!(
+            "hello-world|--suffix|sfx|tail=sfx#hello-world,--suffix,sfx,tail=sfx#4#sys-info#hi-env#reader"
+        )
+    );
     let run = home.get(result["run_id"].as_str().unwrap());
-    let transcript = task(&run, "greet-2")["outputs"]["artifacts"]["transcript"][0]["uri"].as_str().unwrap().to_string();
-    assert_eq!(std::fs::read_to_string(transcript).unwrap(), "hello-kfp\n--no-suffix\ntail=none\n");
+    let transcript = task(&run, "greet-2")["outputs"]["artifacts"]["transcript"][0]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        std::fs::read_to_string(transcript).unwrap(),
+        "hello-kfp\n--no-suffix\ntail=none\n"
+    );
     assert!(interval(task(&run, "sys-info")).1 <= interval(task(&run, "greet-2")).0);
     let (code, result, _) = home.run("container_placeholders.yaml", &["-p", "suffix="]);
     assert_eq!(code, 0);
-    assert_eq!(result["outputs"]["parameters"]["greet_message"], json!("hello-world|--suffix||tail="));
+    assert_eq!(
+        result["outputs"]["parameters"]["greet_message"],
+        json!("hello-world|--suffix||tail=")
+    );
 }
 
 #[test]
@@ -123,23 +178,39 @@ fn python_a_failing_task_fails_the_run_and_stops_its_siblings() {
     let (code, result, stderr) = home.run("failing.yaml", &[]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(result["state"], "FAILED");
-    assert!(result["error"].as_str().unwrap().contains("explode"), "{result}");
+    assert!(
+        result["error"].as_str().unwrap().contains("explode"),
+        "{result}"
+    );
     assert_eq!(processes_matching("sleep 30"), Vec::<String>::new());
     let run_id = result["run_id"].as_str().unwrap();
     let run = home.get(run_id);
     assert_eq!(task(&run, "explode")["state"], "FAILED");
     assert_eq!(task(&run, "explode")["exit_code"], json!(1));
     assert_eq!(task(&run, "sleeper")["state"], "CANCELED");
-    let never = task(&run, "never-runs")["state"].as_str().unwrap().to_string();
+    let never = task(&run, "never-runs")["state"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(never == "SKIPPED" || never == "CANCELED", "{never}");
     let logs = String::from_utf8_lossy(&home.coracle(&["logs", run_id]).stdout).into_owned();
-    assert!(logs.contains("boom-marker") && logs.contains("RuntimeError: intentional failure: kaboom"), "{logs}");
+    assert!(
+        logs.contains("boom-marker") && logs.contains("RuntimeError: intentional failure: kaboom"),
+        "{logs}"
+    );
     assert!(!logs.contains("never-runs-marker"));
     // The text view shows the failed task's log tail.
-    let out = home.coracle(&["run", pipeline("failing.yaml").to_str().unwrap(), "--no-logs"]);
+    let out = home.coracle(&[
+        "run",
+        pipeline("failing.yaml").to_str().unwrap(),
+        "--no-logs",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("log lines of explode") && text.contains("kaboom"), "{text}");
+    assert!(
+        text.contains("log lines of explode") && text.contains("kaboom"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -147,13 +218,18 @@ fn python_resource_requests_keep_big_tasks_apart() {
     if !python_enabled("python_resource_requests_keep_big_tasks_apart") {
         return;
     }
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let home = Home::new();
     let (code, result, stderr) = home.run("resources.yaml", &["--parallelism", "4"]);
     if cores < 2 {
         // A request of 2 CPUs can never be met: the run fails with a clear message.
         assert_eq!(code, 1, "{stderr}");
-        assert!(result["error"].as_str().unwrap().contains("requests 2 CPU"), "{result}");
+        assert!(
+            result["error"].as_str().unwrap().contains("requests 2 CPU"),
+            "{result}"
+        );
         return;
     }
     assert_eq!(code, 0, "{stderr}");
@@ -164,6 +240,9 @@ fn python_resource_requests_keep_big_tasks_apart() {
     assert_eq!(p["sized"], json!("sized-done"));
     if cores < 4 {
         let run = home.get(result["run_id"].as_str().unwrap());
-        assert!(!overlap(task(&run, "heavy"), task(&run, "heavy-2")), "the two 2-CPU tasks overlapped on {cores} cores");
+        assert!(
+            !overlap(task(&run, "heavy"), task(&run, "heavy-2")),
+            "the two 2-CPU tasks overlapped on {cores} cores"
+        );
     }
 }

@@ -14,7 +14,12 @@ fn bad_input_is_refused_with_exit_code_2_and_a_path() {
     assert!(stderr.contains("root.inputDefinitions.parameters.a: required parameter \"a\" (NUMBER_INTEGER) has no value"), "{stderr}");
     let (code, _, stderr) = home.run("add_chain.yaml", &["-p", "a=x", "-p", "b=3"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("root.inputDefinitions.parameters.a: expected NUMBER_INTEGER, got a string (\"x\")"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "root.inputDefinitions.parameters.a: expected NUMBER_INTEGER, got a string (\"x\")"
+        ),
+        "{stderr}"
+    );
     let (code, _, stderr) = home.run("add_chain.yaml", &["-p", "a"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("expected NAME=VALUE"), "{stderr}");
@@ -23,7 +28,10 @@ fn bad_input_is_refused_with_exit_code_2_and_a_path() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed to read /no/such/pipeline.yaml"));
     // Nothing ran, so nothing was recorded.
     let out = home.coracle(&["runs", "list", "--output", "json"]);
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), json!([]));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        json!([])
+    );
 }
 
 #[test]
@@ -39,7 +47,11 @@ fn invalid_corpus_files_exit_2_without_a_panic() {
         let out = home.coracle(&["run", path.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{}: {stderr}", path.display());
-        assert!(stderr.starts_with("error: "), "{}: {stderr}", path.display());
+        assert!(
+            stderr.starts_with("error: "),
+            "{}: {stderr}",
+            path.display()
+        );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
@@ -49,14 +61,19 @@ fn parallelism_bounds_how_many_tasks_run_at_once() {
     let home = Home::new();
     let naps = ["nap", "nap-2", "nap-3", "nap-4"];
     for (parallelism, all_overlap) in [("1", false), ("4", true)] {
-        let (code, result, stderr) = home.run("parallel_sleep.yaml", &["--parallelism", parallelism]);
+        let (code, result, stderr) =
+            home.run("parallel_sleep.yaml", &["--parallelism", parallelism]);
         assert_eq!(code, 0, "{stderr}");
         assert_eq!(result["state"], "SUCCEEDED");
         assert_eq!(result["outputs"]["parameters"]["Output"], "joined");
         let run = home.get(result["run_id"].as_str().unwrap());
         for (i, a) in naps.iter().enumerate() {
             for b in &naps[i + 1..] {
-                assert_eq!(overlap(task(&run, a), task(&run, b)), all_overlap, "{a} vs {b} with --parallelism {parallelism}");
+                assert_eq!(
+                    overlap(task(&run, a), task(&run, b)),
+                    all_overlap,
+                    "{a} vs {b} with --parallelism {parallelism}"
+                );
             }
             // join starts only after every nap ended.
             assert!(interval(task(&run, a)).1 <= interval(task(&run, "join")).0);
@@ -69,7 +86,14 @@ fn ctrl_c_cancels_the_run_and_leaves_no_process_behind() {
     let home = Home::new();
     let child = home
         .command()
-        .args(["run", pipeline("parallel_sleep.yaml").to_str().unwrap(), "-p", "seconds=37", "--output", "json"])
+        .args([
+            "run",
+            pipeline("parallel_sleep.yaml").to_str().unwrap(),
+            "-p",
+            "seconds=37",
+            "--output",
+            "json",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -77,12 +101,24 @@ fn ctrl_c_cancels_the_run_and_leaves_no_process_behind() {
     // Wait until the naps are running.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while processes_matching("sleep 37").len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "the naps never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the naps never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["state"], "CANCELED");
     assert_eq!(processes_matching("sleep 37"), Vec::<String>::new());
@@ -98,19 +134,32 @@ fn runs_can_be_listed_and_read_after_the_process_ended() {
     // Parameters from a JSON file; -p wins over it.
     let params = home.dir.path().join("params.json");
     std::fs::write(&params, r#"{"seconds": 5}"#).unwrap();
-    let (code, result, stderr) = home.run("parallel_sleep.yaml", &["--params", params.to_str().unwrap(), "-p", "seconds=0"]);
+    let (code, result, stderr) = home.run(
+        "parallel_sleep.yaml",
+        &["--params", params.to_str().unwrap(), "-p", "seconds=0"],
+    );
     assert_eq!(code, 0, "{stderr}");
     let run_id = result["run_id"].as_str().unwrap();
 
     let out = home.coracle(&["runs", "list"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(run_id) && text.contains("SUCCEEDED"), "{text}");
+    assert!(
+        text.contains(run_id) && text.contains("SUCCEEDED"),
+        "{text}"
+    );
 
     // A unique prefix finds the run.
     let out = home.coracle(&["runs", "get", &run_id[..8]]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("state:      SUCCEEDED") && text.contains("nap-4") && text.contains("join"), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("state:      SUCCEEDED") && text.contains("nap-4") && text.contains("join"),
+        "{text}"
+    );
 
     let run = home.get(run_id);
     assert_eq!(run["parameters"], json!({"seconds": 0}));
