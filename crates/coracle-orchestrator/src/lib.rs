@@ -251,6 +251,10 @@ impl Driver {
     ) -> Result<(), Error> {
         self.apply(first).await?;
         let mut cancel_sent = false;
+        let mut watch_open = true;
+        // `coracle runs terminate` (another process) marks the run CANCELING in the store.
+        let mut poll = tokio::time::interval(std::time::Duration::from_millis(250));
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         while self.finished.is_none() {
             let event = tokio::select! {
                 ended = self.events.1.recv() => {
@@ -260,9 +264,19 @@ impl Driver {
                     }
                     event
                 }
-                changed = cancel.changed(), if !cancel_sent => {
-                    if changed.is_err() || !*cancel.borrow() {
-                        if changed.is_err() { cancel_sent = true; }
+                changed = cancel.changed(), if !cancel_sent && watch_open => {
+                    if changed.is_err() {
+                        watch_open = false;
+                        continue;
+                    }
+                    if !*cancel.borrow() {
+                        continue;
+                    }
+                    cancel_sent = true;
+                    Event::CancelRequested
+                }
+                _ = poll.tick(), if !cancel_sent => {
+                    if self.store.run_state(&self.run_id).await? != Some(coracle_store::RunState::Canceling) {
                         continue;
                     }
                     cancel_sent = true;

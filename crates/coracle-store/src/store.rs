@@ -65,6 +65,11 @@ const SET_RUN_STATE: &str = "UPDATE runs SET state = ?2, error = ?3, \
 
 const SET_RUN_OUTPUTS: &str = "UPDATE runs SET outputs = ?2 WHERE run_id = ?1";
 
+const REQUEST_CANCEL: &str =
+    "UPDATE runs SET state = 'CANCELING' WHERE run_id = ?1 AND state IN ('PENDING', 'RUNNING')";
+
+const RUN_STATE: &str = "SELECT state FROM runs WHERE run_id = ?1";
+
 const GET_RUN: &str = concat!(
     "SELECT ",
     run_columns!(),
@@ -313,6 +318,34 @@ impl Store {
             return Err(not_found_run(run_id));
         }
         Ok(())
+    }
+
+    /// Asks a live run to stop: PENDING or RUNNING becomes CANCELING, which the process
+    /// running it notices and acts on. Returns the run's state after the request (a finished
+    /// run keeps its state). Fails with [`Error::NotFound`] if there is no such run.
+    pub async fn request_cancel(&self, run_id: &str) -> Result<RunState, Error> {
+        sqlx::query(REQUEST_CANCEL)
+            .bind(run_id)
+            .execute(&self.writer)
+            .await
+            .map_err(|source| {
+                write_error(source, run_id, None, || {
+                    format!("request cancel of run {run_id:?}")
+                })
+            })?;
+        self.run_state(run_id)
+            .await?
+            .ok_or_else(|| not_found_run(run_id))
+    }
+
+    /// The run's state alone: a cheap read for polling.
+    pub async fn run_state(&self, run_id: &str) -> Result<Option<RunState>, Error> {
+        let state: Option<String> = sqlx::query_scalar(RUN_STATE)
+            .bind(run_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(|source| read_error(source, || format!("read state of run {run_id:?}")))?;
+        state.map(|s| s.parse()).transpose()
     }
 
     /// The run with exactly this id.

@@ -56,6 +56,11 @@ enum RunsCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text, env = "CORACLE_OUTPUT")]
         output: OutputFormat,
     },
+    /// Stop a run that is going on, from any terminal: its tasks are stopped and it ends CANCELED.
+    Terminate {
+        /// Run id (a unique prefix is enough).
+        run_id: String,
+    },
     /// Show one run: state, parameters, tasks and outputs.
     Get {
         /// Run id (a unique prefix is enough).
@@ -146,6 +151,9 @@ fn main() -> ExitCode {
             Commands::Runs {
                 command: RunsCommand::Get { run_id, output },
             } => runs_cmd::get(&home, &run_id, output).await,
+            Commands::Runs {
+                command: RunsCommand::Terminate { run_id },
+            } => runs_cmd::terminate(&home, &run_id).await,
             Commands::Logs { run_id, task } => {
                 runs_cmd::logs(&home, &run_id, task.as_deref()).await
             }

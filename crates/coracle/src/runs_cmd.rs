@@ -136,6 +136,20 @@ pub async fn get(home: &Path, run_id: &str, output: OutputFormat) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+pub async fn terminate(home: &Path, run_id: &str) -> Result<ExitCode, CliError> {
+    let (store, run) = find(home, run_id).await?;
+    match store.request_cancel(&run.run_id).await? {
+        coracle_store::RunState::Canceling => {
+            eprintln!(
+                "run {} is being canceled: the process running it stops its tasks",
+                run.run_id
+            );
+        }
+        state => eprintln!("run {} already ended: {}", run.run_id, state.as_str()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn logs(home: &Path, run_id: &str, task: Option<&str>) -> Result<ExitCode, CliError> {
     let (store, run) = find(home, run_id).await?;
     let tasks = store.list_tasks(&run.run_id).await?;

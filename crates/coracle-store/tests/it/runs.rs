@@ -438,3 +438,38 @@ async fn in_memory_store_keeps_runs() {
     store.insert_run(&record).await.unwrap();
     assert_eq!(store.find_run("r").await.unwrap(), record);
 }
+
+#[tokio::test]
+async fn cancel_requests_mark_live_runs_canceling_only() {
+    let (_directory, store) = temp_store().await;
+    store
+        .insert_run(&run("live", "2024-05-01T12:00:00Z"))
+        .await
+        .unwrap();
+    let mut done = run("done", "2024-05-01T12:00:01Z");
+    done.state = RunState::Succeeded;
+    store.insert_run(&done).await.unwrap();
+
+    assert_eq!(
+        store.run_state("live").await.unwrap(),
+        Some(RunState::Pending)
+    );
+    assert_eq!(
+        store.request_cancel("live").await.unwrap(),
+        RunState::Canceling
+    );
+    assert_eq!(
+        store.run_state("live").await.unwrap(),
+        Some(RunState::Canceling)
+    );
+    // A finished run keeps its state.
+    assert_eq!(
+        store.request_cancel("done").await.unwrap(),
+        RunState::Succeeded
+    );
+    assert!(matches!(
+        store.request_cancel("missing").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(store.run_state("missing").await.unwrap(), None);
+}

@@ -176,3 +176,54 @@ fn runs_can_be_listed_and_read_after_the_process_ended() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ffffffff"));
 }
+
+#[test]
+fn runs_terminate_stops_a_run_from_another_process() {
+    let home = Home::new();
+    let child = home
+        .command()
+        .args([
+            "run",
+            pipeline("parallel_sleep.yaml").to_str().unwrap(),
+            "-p",
+            "seconds=41",
+            "--output",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while processes_matching("sleep 41").len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the naps never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let list = home.coracle(&["runs", "list", "--output", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let run_id = runs[0]["run_id"].as_str().unwrap().to_string();
+    let out = home.coracle(&["runs", "terminate", &run_id[..8]]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is being canceled"));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["state"], "CANCELED");
+    assert_eq!(processes_matching("sleep 41"), Vec::<String>::new());
+    assert_eq!(home.get(&run_id)["state"], "CANCELED");
+    // A finished run is left as it is.
+    let out = home.coracle(&["runs", "terminate", &run_id]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already ended: CANCELED"));
+}
