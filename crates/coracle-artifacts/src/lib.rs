@@ -22,6 +22,11 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    #[error("failed to read artifact at {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// The pipeline root to use: the one asked for, else the spec's `defaultPipelineRoot` when it
@@ -86,6 +91,41 @@ pub fn prepare_dirs<S: AsRef<str>>(dirs: &[S]) -> Result<(), Error> {
     Ok(())
 }
 
+/// A digest of an artifact's content: SHA-256 of a file, or of a directory's files (their
+/// relative paths and contents, in name order). `None` when nothing exists at the URI (a
+/// Metrics artifact keeps its values in metadata and may have no file).
+pub fn content_digest(uri: &str) -> Result<Option<String>, Error> {
+    use sha2::{Digest, Sha256};
+    let path = local_path(uri)?;
+    let read_error = |path: &Path, source| Error::Read { path: path.display().to_string(), source };
+    let Ok(meta) = std::fs::metadata(&path) else { return Ok(None) };
+    let mut hasher = Sha256::new();
+    if meta.is_dir() {
+        let mut stack = vec![path.clone()];
+        let mut files = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).map_err(|e| read_error(&dir, e))? {
+                let entry = entry.map_err(|e| read_error(&dir, e))?;
+                let p = entry.path();
+                if p.is_dir() { stack.push(p) } else { files.push(p) }
+            }
+        }
+        files.sort();
+        for file in files {
+            let relative = file.strip_prefix(&path).unwrap_or(&file);
+            hasher.update(relative.to_string_lossy().as_bytes());
+            hasher.update([0]);
+            let mut f = std::fs::File::open(&file).map_err(|e| read_error(&file, e))?;
+            std::io::copy(&mut f, &mut hasher).map_err(|e| read_error(&file, e))?;
+            hasher.update([0]);
+        }
+    } else {
+        let mut f = std::fs::File::open(&path).map_err(|e| read_error(&path, e))?;
+        std::io::copy(&mut f, &mut hasher).map_err(|e| read_error(&path, e))?;
+    }
+    Ok(Some(format!("sha256:{:x}", hasher.finalize())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +159,27 @@ mod tests {
             choose_pipeline_root(None, None, fallback).0,
             "/home/u/.coracle/artifacts"
         );
+    }
+
+    #[test]
+    fn digests_follow_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "abc").unwrap();
+        let uri = file.display().to_string();
+        let first = content_digest(&uri).unwrap().unwrap();
+        assert_eq!(first, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        std::fs::write(&file, "abd").unwrap();
+        assert_ne!(content_digest(&uri).unwrap().unwrap(), first);
+        assert_eq!(content_digest(&tmp.path().join("none").display().to_string()).unwrap(), None);
+        // A directory: same files, same digest; a renamed file changes it.
+        let dir = tmp.path().join("d");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/a"), "1").unwrap();
+        let d1 = content_digest(&dir.display().to_string()).unwrap().unwrap();
+        assert_eq!(content_digest(&dir.display().to_string()).unwrap().unwrap(), d1);
+        std::fs::rename(dir.join("sub/a"), dir.join("sub/b")).unwrap();
+        assert_ne!(content_digest(&dir.display().to_string()).unwrap().unwrap(), d1);
     }
 
     #[test]
