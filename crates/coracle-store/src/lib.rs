@@ -33,5 +33,7 @@ mod rows;
 mod store;
 
 pub use error::Error;
-pub use records::{ArtifactRecord, RunRecord, RunState, RunSummary, TaskRecord, TaskState};
+pub use records::{
+    ArtifactRecord, CacheEntry, RunRecord, RunState, RunSummary, TaskRecord, TaskState,
+};
 pub use store::Store;

@@ -175,3 +175,13 @@ pub struct ArtifactRecord {
     pub metadata: Value,
     pub created_at: DateTime<Utc>,
 }
+
+/// A cached task result: the outputs a task produced, under its cache key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheEntry {
+    pub cache_key: String,
+    pub run_id: String,
+    pub task_id: String,
+    pub outputs: Value,
+    pub created_at: DateTime<Utc>,
+}

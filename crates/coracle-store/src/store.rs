@@ -16,7 +16,7 @@ use sqlx::{Connection, Sqlite, Transaction};
 use crate::rows::{
     ArtifactRow, RunRow, RunWithSpecRow, TaskRow, encode_json, encode_optional_time, encode_time,
 };
-use crate::{ArtifactRecord, Error, RunRecord, RunState, RunSummary, TaskRecord};
+use crate::{ArtifactRecord, CacheEntry, Error, RunRecord, RunState, RunSummary, TaskRecord};
 
 static MIGRATOR: Migrator = sqlx::migrate!();
 
@@ -69,6 +69,13 @@ const REQUEST_CANCEL: &str =
     "UPDATE runs SET state = 'CANCELING' WHERE run_id = ?1 AND state IN ('PENDING', 'RUNNING')";
 
 const RUN_STATE: &str = "SELECT state FROM runs WHERE run_id = ?1";
+
+const PUT_CACHE_ENTRY: &str = "INSERT INTO cache_entries (cache_key, run_id, task_id, outputs, created_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (cache_key) DO UPDATE SET run_id = excluded.run_id, \
+     task_id = excluded.task_id, outputs = excluded.outputs, created_at = excluded.created_at";
+
+const GET_CACHE_ENTRY: &str = "SELECT cache_key, run_id, task_id, outputs, created_at FROM cache_entries \
+     WHERE cache_key = ?1 AND created_at >= ?2";
 
 const GET_RUN: &str = concat!(
     "SELECT ",
@@ -346,6 +353,58 @@ impl Store {
             .await
             .map_err(|source| read_error(source, || format!("read state of run {run_id:?}")))?;
         state.map(|s| s.parse()).transpose()
+    }
+
+    /// Records (or replaces) the cache entry for its key.
+    pub async fn put_cache_entry(&self, entry: &CacheEntry) -> Result<(), Error> {
+        sqlx::query(PUT_CACHE_ENTRY)
+            .bind(&entry.cache_key)
+            .bind(&entry.run_id)
+            .bind(&entry.task_id)
+            .bind(encode_json(&entry.outputs))
+            .bind(encode_time(&entry.created_at))
+            .execute(&self.writer)
+            .await
+            .map_err(|source| {
+                write_error(source, &entry.run_id, None, || {
+                    format!("record cache entry of task {:?}", entry.task_id)
+                })
+            })?;
+        Ok(())
+    }
+
+    /// The cache entry for `cache_key`, if there is one made at or after `not_before`.
+    pub async fn get_cache_entry(
+        &self,
+        cache_key: &str,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Result<Option<CacheEntry>, Error> {
+        let floor = not_before.map(|t| encode_time(&t)).unwrap_or_default();
+        let row: Option<(String, String, String, String, String)> = sqlx::query_as(GET_CACHE_ENTRY)
+            .bind(cache_key)
+            .bind(floor)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(|source| read_error(source, || format!("read cache entry {cache_key:?}")))?;
+        let Some((cache_key, run_id, task_id, outputs, created_at)) = row else {
+            return Ok(None);
+        };
+        let invalid = |reason: String| Error::InvalidData {
+            location: format!("cache_entries of key {cache_key:?}"),
+            reason,
+        };
+        let outputs = serde_json::from_str(&outputs)
+            .map_err(|e| invalid(format!("outputs are not JSON: {e}")))?;
+        let created_at = DateTime::parse_from_rfc3339(&created_at)
+            .map_err(|e| invalid(format!("created_at is not a time: {e}")))?
+            .with_timezone(&Utc);
+        Ok(Some(CacheEntry {
+            cache_key,
+            run_id,
+            task_id,
+            outputs,
+            created_at,
+        }))
     }
 
     /// The run with exactly this id.

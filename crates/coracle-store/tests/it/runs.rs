@@ -473,3 +473,63 @@ async fn cancel_requests_mark_live_runs_canceling_only() {
     ));
     assert_eq!(store.run_state("missing").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn cache_entries_are_found_by_key_and_age_and_go_with_their_run() {
+    let (_directory, store) = temp_store().await;
+    store
+        .insert_run(&run("r1", "2024-05-01T12:00:00Z"))
+        .await
+        .unwrap();
+    let entry = coracle_store::CacheEntry {
+        cache_key: "sha256:k".into(),
+        run_id: "r1".into(),
+        task_id: "add".into(),
+        outputs: json!({"parameters": {"Output": 3}, "artifacts": {}}),
+        created_at: time("2024-05-01T12:00:05Z"),
+    };
+    store.put_cache_entry(&entry).await.unwrap();
+    assert_eq!(
+        store.get_cache_entry("sha256:k", None).await.unwrap(),
+        Some(entry.clone())
+    );
+    assert_eq!(
+        store.get_cache_entry("sha256:other", None).await.unwrap(),
+        None
+    );
+    // Too old for the staleness asked for.
+    assert_eq!(
+        store
+            .get_cache_entry("sha256:k", Some(time("2024-05-01T12:00:06Z")))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .get_cache_entry("sha256:k", Some(time("2024-05-01T12:00:05Z")))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A newer result replaces the entry.
+    let newer = coracle_store::CacheEntry {
+        outputs: json!({"parameters": {"Output": 4}}),
+        created_at: time("2024-05-01T12:01:00Z"),
+        ..entry
+    };
+    store.put_cache_entry(&newer).await.unwrap();
+    assert_eq!(
+        store.get_cache_entry("sha256:k", None).await.unwrap(),
+        Some(newer)
+    );
+    // An entry for a run that does not exist is refused.
+    let orphan = coracle_store::CacheEntry {
+        run_id: "missing".into(),
+        cache_key: "x".into(),
+        task_id: "t".into(),
+        outputs: json!(null),
+        created_at: time("2024-05-01T12:00:00Z"),
+    };
+    assert!(store.put_cache_entry(&orphan).await.is_err());
+}
