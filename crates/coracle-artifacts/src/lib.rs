@@ -97,8 +97,13 @@ pub fn prepare_dirs<S: AsRef<str>>(dirs: &[S]) -> Result<(), Error> {
 pub fn content_digest(uri: &str) -> Result<Option<String>, Error> {
     use sha2::{Digest, Sha256};
     let path = local_path(uri)?;
-    let read_error = |path: &Path, source| Error::Read { path: path.display().to_string(), source };
-    let Ok(meta) = std::fs::metadata(&path) else { return Ok(None) };
+    let read_error = |path: &Path, source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(None);
+    };
     let mut hasher = Sha256::new();
     if meta.is_dir() {
         let mut stack = vec![path.clone()];
@@ -107,7 +112,11 @@ pub fn content_digest(uri: &str) -> Result<Option<String>, Error> {
             for entry in std::fs::read_dir(&dir).map_err(|e| read_error(&dir, e))? {
                 let entry = entry.map_err(|e| read_error(&dir, e))?;
                 let p = entry.path();
-                if p.is_dir() { stack.push(p) } else { files.push(p) }
+                if p.is_dir() {
+                    stack.push(p)
+                } else {
+                    files.push(p)
+                }
             }
         }
         files.sort();
@@ -168,18 +177,30 @@ mod tests {
         std::fs::write(&file, "abc").unwrap();
         let uri = file.display().to_string();
         let first = content_digest(&uri).unwrap().unwrap();
-        assert_eq!(first, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            first,
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         std::fs::write(&file, "abd").unwrap();
         assert_ne!(content_digest(&uri).unwrap().unwrap(), first);
-        assert_eq!(content_digest(&tmp.path().join("none").display().to_string()).unwrap(), None);
+        assert_eq!(
+            content_digest(&tmp.path().join("none").display().to_string()).unwrap(),
+            None
+        );
         // A directory: same files, same digest; a renamed file changes it.
         let dir = tmp.path().join("d");
         std::fs::create_dir_all(dir.join("sub")).unwrap();
         std::fs::write(dir.join("sub/a"), "1").unwrap();
         let d1 = content_digest(&dir.display().to_string()).unwrap().unwrap();
-        assert_eq!(content_digest(&dir.display().to_string()).unwrap().unwrap(), d1);
+        assert_eq!(
+            content_digest(&dir.display().to_string()).unwrap().unwrap(),
+            d1
+        );
         std::fs::rename(dir.join("sub/a"), dir.join("sub/b")).unwrap();
-        assert_ne!(content_digest(&dir.display().to_string()).unwrap().unwrap(), d1);
+        assert_ne!(
+            content_digest(&dir.display().to_string()).unwrap().unwrap(),
+            d1
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! below them. Conditions, loops and exit handlers (a later step) become further node kinds
 //! in the same tree.
 
+mod condition;
 mod outputs;
 mod resolve;
 mod resources;
@@ -42,6 +43,8 @@ pub struct RunConfig {
     pub parallelism: usize,
     /// What the machine offers; declared requests are fitted into it.
     pub capacity: Resources,
+    /// Whether tasks may reuse cached results (`--no-cache` turns it off).
+    pub cache_enabled: bool,
 }
 
 /// An artifact as tasks see it.
@@ -66,6 +69,8 @@ pub enum TaskState {
     Pending,
     Running,
     Succeeded,
+    /// Outputs reused from an earlier run (counts as success).
+    Cached,
     Failed,
     Skipped,
     Canceled,
@@ -74,6 +79,11 @@ pub enum TaskState {
 impl TaskState {
     pub fn is_terminal(self) -> bool {
         !matches!(self, TaskState::Pending | TaskState::Running)
+    }
+
+    /// Ended well: ran and succeeded, or reused a cached result.
+    pub fn succeeded(self) -> bool {
+        matches!(self, TaskState::Succeeded | TaskState::Cached)
     }
 }
 
@@ -144,7 +154,20 @@ pub struct RunFinished {
 pub enum Command {
     Update(TaskUpdate),
     Launch(Box<Launch>),
-    Cancel { node: NodeId },
+    Cancel {
+        node: NodeId,
+    },
+    /// Look the task up in the cache: `material` is what determines its outputs, with input
+    /// artifacts by URI (the edge hashes their content). Answer with `Event::CacheChecked`.
+    CheckCache {
+        node: NodeId,
+        material: Value,
+    },
+    /// Send `Event::RetryDue` for this task after the delay (a retry's back-off).
+    RetryAfter {
+        node: NodeId,
+        delay_ms: u64,
+    },
     Finish(RunFinished),
 }
 
@@ -159,7 +182,19 @@ pub enum TaskResult {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    TaskFinished { node: NodeId, result: TaskResult },
+    TaskFinished {
+        node: NodeId,
+        result: TaskResult,
+    },
+    /// The answer to `Command::CheckCache`: the cached outputs, if any.
+    CacheChecked {
+        node: NodeId,
+        hit: Option<Io>,
+    },
+    /// A retry's back-off has passed.
+    RetryDue {
+        node: NodeId,
+    },
     CancelRequested,
 }
 

@@ -1,30 +1,55 @@
 //! The run state machine itself.
+//!
+//! Node kinds: an executor task (a container), an importer (resolved without a process), a
+//! DAG (the root, a nested pipeline, a condition group, one loop iteration) and a loop (a
+//! task with an iterator, whose children are its iterations).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use coracle_spec::{
-    ArtifactSource, ComponentSpec, Implementation, ParameterSource, PipelineSpec, TaskSpec, value,
+    ArtifactSource, ComponentSpec, Implementation, ParameterSource, PipelineSpec, TaskSpec,
+    TriggerStrategy, value,
 };
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 use crate::resolve::{self, TaskContext};
 use crate::{
-    Command, Error, Event, Io, Launch, NodeId, Resources, RunConfig, RunFinished, RunState,
-    TaskResult, TaskState, TaskUpdate,
+    ArtifactValue, Command, Error, Event, Io, Launch, NodeId, Resources, RunConfig, RunFinished,
+    RunState, TaskResult, TaskState, TaskUpdate, condition,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Executor,
+    Importer,
     Dag,
+    Loop,
+}
+
+/// What a loop iterates over, once its inputs are known.
+#[derive(Debug, Default)]
+struct LoopState {
+    /// The item input name of each iteration (`itemInput`).
+    item_input: String,
+    items: Vec<LoopItem>,
+    /// Iterations started so far (they start in order).
+    started: usize,
+    /// At most this many iterations at once; 0 = no limit.
+    limit: usize,
+}
+
+#[derive(Debug, Clone)]
+enum LoopItem {
+    Parameter(Value),
+    Artifact(ArtifactValue),
 }
 
 #[derive(Debug)]
 struct Node {
     path: String,
     name: String,
-    /// Key of the task in its parent DAG (`None` for the root).
+    /// Key of the task in its parent DAG (`None` for the root and loop iterations).
     task_key: Option<String>,
     parent: Option<NodeId>,
     component: String,
@@ -34,8 +59,10 @@ struct Node {
     inputs: Io,
     outputs: Io,
     error: Option<String>,
-    /// DAG nodes: task key → child.
+    /// DAG and loop nodes: task key (or iteration index) → child, in order.
     children: BTreeMap<String, NodeId>,
+    /// Children not yet in a terminal state.
+    open_children: usize,
     /// Siblings this node waits for.
     upstream: Vec<NodeId>,
     /// Siblings waiting for this node.
@@ -43,6 +70,7 @@ struct Node {
     /// Upstream siblings not yet finished.
     waiting: usize,
     resources: Resources,
+    looping: Option<LoopState>,
 }
 
 /// The state of one run. See the crate documentation.
@@ -53,6 +81,10 @@ pub struct Engine {
     /// Executor tasks whose inputs are resolved, waiting for a slot, in readiness order.
     queue: VecDeque<Box<Launch>>,
     running: BTreeSet<NodeId>,
+    /// Tasks waiting out a retry back-off.
+    backing_off: BTreeSet<NodeId>,
+    /// Launches waiting for the answer of a cache look-up.
+    cache_pending: BTreeMap<NodeId, Box<Launch>>,
     in_use: Resources,
     /// Why the run is failing (the first failure), once a task failed.
     failure: Option<String>,
@@ -76,6 +108,8 @@ impl Engine {
             nodes: Vec::new(),
             queue: VecDeque::new(),
             running: BTreeSet::new(),
+            backing_off: BTreeSet::new(),
+            cache_pending: BTreeMap::new(),
             in_use: Resources::default(),
             failure: None,
             canceling: false,
@@ -92,7 +126,9 @@ impl Engine {
         engine.nodes[root].inputs.parameters = arguments;
         engine.nodes[root].state = TaskState::Running;
         let mut out = Vec::new();
-        engine.expand(root, &mut out);
+        let mut finished = VecDeque::new();
+        engine.expand(root, &mut out, &mut finished);
+        engine.settle(finished, &mut out);
         engine.after_event(&mut out);
         Ok((engine, out))
     }
@@ -105,6 +141,8 @@ impl Engine {
         }
         match event {
             Event::TaskFinished { node, result } => self.task_finished(node, result, &mut out),
+            Event::RetryDue { node } => self.retry_due(node, &mut out),
+            Event::CacheChecked { node, hit } => self.cache_checked(node, hit, &mut out),
             Event::CancelRequested => self.cancel_run(&mut out),
         }
         self.after_event(&mut out);
@@ -144,11 +182,16 @@ impl Engine {
             outputs: Io::default(),
             error: None,
             children: BTreeMap::new(),
+            open_children: 0,
             upstream: Vec::new(),
             downstream: Vec::new(),
             waiting: 0,
             resources: Resources::default(),
+            looping: None,
         });
+        if let Some(parent) = parent {
+            self.nodes[parent].open_children += 1;
+        }
         id
     }
 
@@ -168,6 +211,13 @@ impl Engine {
         dag.tasks.get(n.task_key.as_ref()?)
     }
 
+    fn strategy_completed(&self, node: NodeId) -> bool {
+        self.task_spec(node)
+            .and_then(|t| t.trigger_policy.as_ref())
+            .and_then(|p| p.strategy)
+            == Some(TriggerStrategy::AllUpstreamTasksCompleted)
+    }
+
     fn update(&self, node: NodeId, with_inputs: bool, with_outputs: bool) -> Command {
         let n = &self.nodes[node];
         Command::Update(TaskUpdate {
@@ -179,7 +229,7 @@ impl Engine {
                 .parent
                 .map(|p| self.nodes[p].path.clone())
                 .filter(|p| !p.is_empty()),
-            is_dag: n.kind == Kind::Dag,
+            is_dag: n.kind != Kind::Executor,
             attempt: n.attempt,
             state: n.state,
             inputs: with_inputs.then(|| n.inputs.clone()),
@@ -189,7 +239,12 @@ impl Engine {
     }
 
     /// Creates the nodes of a DAG node's tasks and starts those with nothing to wait for.
-    fn expand(&mut self, dag_node: NodeId, out: &mut Vec<Command>) {
+    fn expand(
+        &mut self,
+        dag_node: NodeId,
+        out: &mut Vec<Command>,
+        finished: &mut VecDeque<NodeId>,
+    ) {
         let spec = Arc::clone(&self.spec);
         let component = if self.nodes[dag_node].parent.is_none() {
             &spec.root
@@ -201,9 +256,23 @@ impl Engine {
         };
         let prefix = self.nodes[dag_node].path.clone();
         for (key, task) in &dag.tasks {
-            let kind = match spec.components[&task.component_ref.name].implementation() {
-                Some(Implementation::Dag(_)) => Kind::Dag,
-                _ => Kind::Executor,
+            let child_component = &spec.components[&task.component_ref.name];
+            let kind = if task.parameter_iterator.is_some() || task.artifact_iterator.is_some() {
+                Kind::Loop
+            } else {
+                match child_component.implementation() {
+                    Some(Implementation::Dag(_)) => Kind::Dag,
+                    Some(Implementation::Executor(label))
+                        if spec
+                            .deployment_spec
+                            .executors
+                            .get(label)
+                            .is_some_and(|e| e.importer.is_some()) =>
+                    {
+                        Kind::Importer
+                    }
+                    _ => Kind::Executor,
+                }
             };
             let path = if prefix.is_empty() {
                 key.clone()
@@ -243,87 +312,216 @@ impl Engine {
             self.nodes[*child].waiting = upstream.len();
             self.nodes[*child].upstream = upstream;
         }
-        let mut finished = VecDeque::new();
         for (_, child) in children {
             if self.nodes[child].waiting == 0 {
-                self.make_ready(child, out, &mut finished);
+                self.make_ready(child, out, finished);
             }
         }
-        self.settle(finished, out);
-        if self.nodes[dag_node].children.is_empty() {
-            self.finish_dag(dag_node, out, &mut VecDeque::new());
+        if self.nodes[dag_node].open_children == 0 && !self.nodes[dag_node].state.is_terminal() {
+            self.finish_group(dag_node, out, finished);
         }
     }
 
-    /// All upstream tasks are done: start the node, or skip it if the run is stopping or an
-    /// upstream task did not succeed.
+    /// All upstream tasks are done: start the node, or skip it.
     fn make_ready(
         &mut self,
         node: NodeId,
         out: &mut Vec<Command>,
         finished: &mut VecDeque<NodeId>,
     ) {
-        let blocked = self.nodes[node]
-            .upstream
-            .iter()
-            .find(|u| self.nodes[**u].state != TaskState::Succeeded)
-            .copied();
         if self.canceling {
-            self.end_node(
-                node,
-                TaskState::Canceled,
-                Some("the run was canceled before this task started".into()),
-                out,
-                finished,
-            );
+            let reason = "the run was canceled before this task started".to_string();
+            self.end_node(node, TaskState::Canceled, Some(reason), out, finished);
             return;
         }
-        if let Some(up) = blocked {
-            let reason = format!(
-                "not run: upstream task \"{}\" did not succeed",
-                self.nodes[up].name
-            );
-            self.end_node(node, TaskState::Skipped, Some(reason), out, finished);
-            return;
+        // Exit handlers and `ignore_upstream_failure()` run once upstream tasks ended, however
+        // they ended; other tasks need them to have succeeded (or been skipped).
+        let completed_is_enough = self.strategy_completed(node);
+        if !completed_is_enough {
+            let blocked = self.nodes[node]
+                .upstream
+                .iter()
+                .find(|u| {
+                    matches!(
+                        self.nodes[**u].state,
+                        TaskState::Failed | TaskState::Canceled
+                    )
+                })
+                .copied();
+            if let Some(up) = blocked {
+                let reason = format!(
+                    "not run: upstream task \"{}\" did not succeed",
+                    self.nodes[up].name
+                );
+                self.end_node(node, TaskState::Skipped, Some(reason), out, finished);
+                return;
+            }
+            if self.failure.is_some() {
+                self.end_node(
+                    node,
+                    TaskState::Skipped,
+                    Some("not run: the run is failing".into()),
+                    out,
+                    finished,
+                );
+                return;
+            }
         }
-        if self.failure.is_some() {
-            self.end_node(
-                node,
-                TaskState::Skipped,
-                Some("not run: the run is failing".into()),
-                out,
-                finished,
-            );
-            return;
-        }
-        match self.resolve_inputs(node) {
+        let inputs = match self.resolve_inputs(node) {
+            Ok(inputs) => inputs,
             Err(e) => {
-                self.nodes[node].inputs = Io::default();
                 self.fail_node(
                     node,
                     format!("failed to resolve inputs: {e}"),
                     out,
                     finished,
                 );
+                return;
             }
-            Ok(inputs) => {
-                self.nodes[node].inputs = inputs;
-                match self.nodes[node].kind {
-                    Kind::Dag => {
-                        self.nodes[node].state = TaskState::Running;
-                        out.push(self.update(node, true, false));
-                        self.expand(node, out);
+        };
+        self.nodes[node].inputs = inputs;
+        if let Some(condition) = self
+            .task_spec(node)
+            .and_then(|t| t.trigger_policy.as_ref())
+            .and_then(|p| p.condition.clone())
+        {
+            if !condition.is_empty() {
+                match condition::evaluate_condition(&condition, &self.nodes[node].inputs.parameters)
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let reason = format!("condition not met: {condition}");
+                        self.end_node(node, TaskState::Skipped, Some(reason), out, finished);
+                        return;
                     }
-                    Kind::Executor => match self.build_launch(node) {
-                        Ok(launch) => {
-                            self.nodes[node].resources = launch.resources;
-                            self.queue.push_back(Box::new(launch));
-                        }
-                        Err(e) => self.fail_node(node, e, out, finished),
-                    },
+                    Err(e) => {
+                        self.fail_node(node, e, out, finished);
+                        return;
+                    }
                 }
             }
         }
+        match self.nodes[node].kind {
+            Kind::Dag => {
+                self.nodes[node].state = TaskState::Running;
+                out.push(self.update(node, true, false));
+                self.expand(node, out, finished);
+            }
+            Kind::Loop => match self.loop_items(node) {
+                Ok(state) => {
+                    self.nodes[node].state = TaskState::Running;
+                    self.nodes[node].looping = Some(state);
+                    out.push(self.update(node, true, false));
+                    self.start_iterations(node, out, finished);
+                }
+                Err(e) => self.fail_node(node, e, out, finished),
+            },
+            Kind::Importer => match self.import(node) {
+                Ok(outputs) => {
+                    self.nodes[node].outputs = outputs;
+                    self.end_node(node, TaskState::Succeeded, None, out, finished);
+                }
+                Err(e) => self.fail_node(node, e, out, finished),
+            },
+            Kind::Executor => self.enqueue(node, out, finished),
+        }
+    }
+
+    fn enqueue(&mut self, node: NodeId, out: &mut Vec<Command>, finished: &mut VecDeque<NodeId>) {
+        match self.build_launch(node) {
+            Ok(launch) => {
+                self.nodes[node].resources = launch.resources;
+                match self.cache_material(node, &launch) {
+                    // A first attempt of a cacheable task asks the cache before it queues.
+                    Some(material) if self.nodes[node].attempt == 0 => {
+                        self.cache_pending.insert(node, Box::new(launch));
+                        out.push(Command::CheckCache { node, material });
+                    }
+                    _ => self.queue.push_back(Box::new(launch)),
+                }
+            }
+            Err(e) => self.fail_node(node, e, out, finished),
+        }
+    }
+
+    /// What determines a task's outputs, when its result may come from the cache: the
+    /// executor (image, command, args, env), the resolved inputs (artifacts by URI: the
+    /// edge replaces each with a digest of its content), the declared outputs and any
+    /// `cacheKey`. `None` when caching is off for the task or the run.
+    fn cache_material(&self, node: NodeId, launch: &Launch) -> Option<Value> {
+        if !self.config.cache_enabled {
+            return None;
+        }
+        let options = self.task_spec(node)?.caching_options.as_ref()?;
+        if !options.enable_cache {
+            return None;
+        }
+        let n = &self.nodes[node];
+        let component = &self.spec.components[&n.component];
+        let label = component.executor_label.as_deref().unwrap_or_default();
+        let container = self.spec.deployment_spec.executors[label]
+            .container
+            .as_ref()?;
+        let artifacts: Map<String, Value> = n
+            .inputs
+            .artifacts
+            .iter()
+            .map(|(k, list)| {
+                (
+                    k.clone(),
+                    Value::Array(
+                        list.iter()
+                            .map(|a| json!({"uri": a.uri, "type": a.schema_title}))
+                            .collect(),
+                    ),
+                )
+            })
+            .collect();
+        let outputs: Map<String, Value> = component
+            .output_parameters()
+            .map(|(k, p)| (k.clone(), json!(p.parameter_type.as_str())))
+            .chain(
+                component
+                    .output_artifacts()
+                    .map(|(k, a)| (k.clone(), json!(a.artifact_type.schema_title))),
+            )
+            .collect();
+        let _ = launch;
+        Some(json!({
+            "image": container.image,
+            "command": container.command,
+            "args": container.args,
+            "env": container.env.iter().map(|e| json!([e.name, e.value])).collect::<Vec<_>>(),
+            "parameters": n.inputs.parameters,
+            "artifacts": artifacts,
+            "outputs": outputs,
+            "cacheKey": options.cache_key,
+        }))
+    }
+
+    fn cache_checked(&mut self, node: NodeId, hit: Option<Io>, out: &mut Vec<Command>) {
+        let Some(launch) = self.cache_pending.remove(&node) else {
+            return;
+        };
+        let mut finished = VecDeque::new();
+        if self.canceling {
+            let reason = "the run was canceled before this task started".to_string();
+            self.end_node(node, TaskState::Canceled, Some(reason), out, &mut finished);
+        } else if self.failure.is_some() && !self.strategy_completed(node) {
+            self.end_node(
+                node,
+                TaskState::Skipped,
+                Some("not run: the run is failing".into()),
+                out,
+                &mut finished,
+            );
+        } else if let Some(outputs) = hit {
+            self.nodes[node].outputs = outputs;
+            self.end_node(node, TaskState::Cached, None, out, &mut finished);
+        } else {
+            self.queue.push_back(launch);
+        }
+        self.settle(finished, out);
     }
 
     fn resolve_inputs(&self, node: NodeId) -> Result<Io, String> {
@@ -339,29 +537,44 @@ impl Engine {
         let mut io = Io::default();
         let mut constants = Vec::new();
         for (key, input) in &task.inputs.parameters {
-            match input.source() {
+            let value = match input.source() {
                 Ok(ParameterSource::ComponentInput(name)) => {
-                    if let Some(v) = parent.inputs.parameters.get(name) {
-                        io.parameters.insert(key.clone(), v.clone());
-                    }
+                    parent.inputs.parameters.get(name).cloned()
                 }
                 Ok(ParameterSource::TaskOutput {
                     producer_task,
                     output_key,
                 }) => {
                     let producer = sibling(producer_task)?;
-                    let v = producer.outputs.parameters.get(output_key).ok_or_else(|| {
-                        format!(
-                            "input \"{key}\": task \"{}\" has no output parameter \"{output_key}\"",
-                            producer.name
-                        )
-                    })?;
-                    io.parameters.insert(key.clone(), v.clone());
+                    match producer.outputs.parameters.get(output_key) {
+                        Some(v) => Some(v.clone()),
+                        // A skipped producer (a branch not taken) leaves the input unset.
+                        None if producer.state == TaskState::Skipped => None,
+                        None => {
+                            return Err(format!(
+                                "input \"{key}\": task \"{}\" has no output parameter \"{output_key}\"",
+                                producer.name
+                            ));
+                        }
+                    }
                 }
-                Ok(ParameterSource::Constant(v)) => constants.push((key, v)),
-                Ok(ParameterSource::TaskFinalStatus { .. }) | Err(_) => {
-                    return Err(format!("input \"{key}\": unsupported parameter source"));
+                Ok(ParameterSource::TaskFinalStatus { producer_task }) => {
+                    Some(self.final_status(sibling(producer_task)?))
                 }
+                Ok(ParameterSource::Constant(v)) => {
+                    constants.push((key, v));
+                    continue;
+                }
+                Err(_) => return Err(format!("input \"{key}\": no value source")),
+            };
+            let value = match (value, &input.parameter_expression_selector) {
+                (Some(v), Some(selector)) if !selector.is_empty() => Some(
+                    condition::select(selector, &v).map_err(|e| format!("input \"{key}\": {e}"))?,
+                ),
+                (v, _) => v,
+            };
+            if let Some(v) = value {
+                io.parameters.insert(key.clone(), v);
             }
         }
         let this = &self.nodes[node];
@@ -387,11 +600,18 @@ impl Engine {
                     output_key,
                 }) => {
                     let producer = sibling(producer_task)?;
-                    Some(producer.outputs.artifacts.get(output_key).cloned().ok_or_else(|| {
-                        format!("input \"{key}\": task \"{}\" has no output artifact \"{output_key}\"", producer.name)
-                    })?)
+                    match producer.outputs.artifacts.get(output_key) {
+                        Some(list) => Some(list.clone()),
+                        None if producer.state == TaskState::Skipped => None,
+                        None => {
+                            return Err(format!(
+                                "input \"{key}\": task \"{}\" has no output artifact \"{output_key}\"",
+                                producer.name
+                            ));
+                        }
+                    }
                 }
-                Err(_) => return Err(format!("input \"{key}\": unsupported artifact source")),
+                Err(_) => return Err(format!("input \"{key}\": no artifact source")),
             };
             if let Some(list) = list {
                 io.artifacts.insert(key.clone(), list);
@@ -414,15 +634,242 @@ impl Engine {
                         io.parameters.insert(name.clone(), v);
                     }
                     None if param.is_optional => {}
+                    // A loop's item input is set per iteration, not here.
+                    None if self.nodes[node].kind == Kind::Loop => {}
                     None => return Err(format!("required input \"{name}\" has no value")),
                 },
             }
         }
-        for (name, artifact) in component.input_artifacts() {
-            if !io.artifacts.contains_key(name) && !artifact.is_optional {
-                return Err(format!("required input artifact \"{name}\" has no value"));
+        if self.nodes[node].kind != Kind::Loop {
+            for (name, artifact) in component.input_artifacts() {
+                if !io.artifacts.contains_key(name) && !artifact.is_optional {
+                    return Err(format!("required input artifact \"{name}\" has no value"));
+                }
             }
         }
+        Ok(io)
+    }
+
+    /// The value a `PipelineTaskFinalStatus` input receives, as the KFP backend gives it.
+    fn final_status(&self, producer: &Node) -> Value {
+        let state = match producer.state {
+            TaskState::Succeeded | TaskState::Cached => "COMPLETE",
+            TaskState::Failed => "FAILED",
+            TaskState::Canceled => "CANCELED",
+            TaskState::Skipped => "SKIPPED",
+            TaskState::Pending | TaskState::Running => "RUNNING",
+        };
+        let error = match (&producer.error, producer.state) {
+            (Some(message), TaskState::Failed) => json!({"code": 1, "message": message}),
+            _ => json!({}),
+        };
+        json!({
+            "state": state,
+            "pipelineJobResourceName": self.config.run_name,
+            "pipelineTaskName": producer.name,
+            "error": error,
+        })
+    }
+
+    /// What a loop node iterates over.
+    fn loop_items(&self, node: NodeId) -> Result<LoopState, String> {
+        let task = self.task_spec(node).expect("loop nodes have a task spec");
+        let inputs = &self.nodes[node].inputs;
+        let limit = task
+            .iterator_policy
+            .as_ref()
+            .and_then(|p| p.get("parallelismLimit"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0) as usize;
+        if let Some(iterator) = &task.parameter_iterator {
+            let item_input = iterator
+                .get("itemInput")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let items = iterator
+                .get("items")
+                .ok_or("the parameter iterator has no items")?;
+            let list = if let Some(raw) = items.get("raw") {
+                match raw {
+                    Value::String(text) => serde_json::from_str::<Value>(text)
+                        .map_err(|e| format!("the loop's raw items are not a JSON list: {e}"))?,
+                    other => other.clone(),
+                }
+            } else if let Some(name) = items.get("inputParameter").and_then(Value::as_str) {
+                match inputs.parameters.get(name) {
+                    Some(Value::String(text)) => serde_json::from_str::<Value>(text)
+                        .map_err(|e| format!("loop input \"{name}\" is not a JSON list: {e}"))?,
+                    Some(other) => other.clone(),
+                    None => return Err(format!("loop input \"{name}\" has no value")),
+                }
+            } else {
+                return Err(
+                    "the parameter iterator names neither raw items nor an input parameter".into(),
+                );
+            };
+            let Value::Array(list) = value::canonical(list) else {
+                return Err("the loop's items are not a list".into());
+            };
+            return Ok(LoopState {
+                item_input,
+                items: list.into_iter().map(LoopItem::Parameter).collect(),
+                started: 0,
+                limit,
+            });
+        }
+        let iterator = task
+            .artifact_iterator
+            .as_ref()
+            .expect("loop nodes have an iterator");
+        let item_input = iterator
+            .get("itemInput")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let name = iterator
+            .pointer("/items/inputArtifact")
+            .and_then(Value::as_str)
+            .ok_or("the artifact iterator names no input artifact")?;
+        let list = inputs.artifacts.get(name).cloned().unwrap_or_default();
+        Ok(LoopState {
+            item_input,
+            items: list.into_iter().map(LoopItem::Artifact).collect(),
+            started: 0,
+            limit,
+        })
+    }
+
+    /// Starts loop iterations while the loop's parallelism limit allows.
+    fn start_iterations(
+        &mut self,
+        node: NodeId,
+        out: &mut Vec<Command>,
+        finished: &mut VecDeque<NodeId>,
+    ) {
+        loop {
+            let Some(state) = &self.nodes[node].looping else {
+                return;
+            };
+            // Only started iterations are children, so the open ones are those running.
+            let running = self.nodes[node].open_children;
+            if state.started >= state.items.len() || (state.limit > 0 && running >= state.limit) {
+                break;
+            }
+            if self.failure.is_some() || self.canceling {
+                break;
+            }
+            let index = state.started;
+            let item = state.items[index].clone();
+            let item_input = state.item_input.clone();
+            if let Some(state) = &mut self.nodes[node].looping {
+                state.started += 1;
+            }
+            let mut inputs = self.nodes[node].inputs.clone();
+            match item {
+                LoopItem::Parameter(v) => {
+                    inputs.parameters.insert(item_input, v);
+                }
+                LoopItem::Artifact(a) => {
+                    inputs.artifacts.insert(item_input, vec![a]);
+                }
+            }
+            let path = format!("{}/{index}", self.nodes[node].path);
+            let name = format!("{}-{index}", self.nodes[node].name);
+            let component = self.nodes[node].component.clone();
+            let child = self.add_node(Some(node), None, name, path, component, Kind::Dag);
+            self.nodes[node]
+                .children
+                .insert(format!("{index:08}"), child);
+            self.nodes[child].inputs = inputs;
+            self.nodes[child].state = TaskState::Running;
+            out.push(self.update(child, true, false));
+            self.expand(child, out, finished);
+        }
+        let state = self.nodes[node].looping.as_ref().expect("loop state");
+        let all_started = state.started >= state.items.len();
+        if self.nodes[node].open_children == 0
+            && (all_started || self.failure.is_some() || self.canceling)
+        {
+            self.finish_group(node, out, finished);
+        }
+    }
+
+    /// An importer's output: the artifact at the URI it names, with its metadata.
+    fn import(&self, node: NodeId) -> Result<Io, String> {
+        let n = &self.nodes[node];
+        let component = &self.spec.components[&n.component];
+        let label = component.executor_label.as_deref().unwrap_or_default();
+        let importer = self.spec.deployment_spec.executors[label]
+            .importer
+            .as_ref()
+            .expect("importer nodes have an importer");
+        let uri = match importer.get("artifactUri") {
+            Some(source) => {
+                if let Some(constant) = source.get("constant") {
+                    constant
+                        .as_str()
+                        .map(str::to_string)
+                        .ok_or("the importer's constant URI is not a string")?
+                } else if let Some(name) = source.get("runtimeParameter").and_then(Value::as_str) {
+                    match n.inputs.parameters.get(name) {
+                        Some(Value::String(s)) => s.clone(),
+                        _ => {
+                            return Err(format!(
+                                "the importer's URI input \"{name}\" has no string value"
+                            ));
+                        }
+                    }
+                } else {
+                    return Err(
+                        "the importer's artifactUri has neither constant nor runtimeParameter"
+                            .into(),
+                    );
+                }
+            }
+            None => return Err("the importer has no artifactUri".into()),
+        };
+        // A local file URI becomes its path, so the KFP executor's `Artifact.path` works.
+        let uri = uri
+            .strip_prefix("file://")
+            .map(str::to_string)
+            .unwrap_or(uri);
+        let schema = importer.get("typeSchema");
+        let metadata = match importer.get("metadata") {
+            Some(Value::Object(map)) => {
+                let task_uuid = resolve::task_uuid(&self.config.run_id, &n.path);
+                let system = |p| resolve::system_value(&self.config, &n.name, &task_uuid, p);
+                let mut resolved = Map::new();
+                for (k, v) in map {
+                    let v = match v {
+                        Value::String(s) if s.contains("{{$") => Value::String(
+                            resolve::interpolate_constant(s, &n.inputs.parameters, &system)?,
+                        ),
+                        other => other.clone(),
+                    };
+                    resolved.insert(k.clone(), v);
+                }
+                resolved
+            }
+            _ => Map::new(),
+        };
+        let artifact = ArtifactValue {
+            name: "artifact".into(),
+            uri,
+            schema_title: schema
+                .and_then(|s| s.get("schemaTitle"))
+                .and_then(Value::as_str)
+                .unwrap_or("system.Artifact")
+                .to_string(),
+            schema_version: schema
+                .and_then(|s| s.get("schemaVersion"))
+                .and_then(Value::as_str)
+                .unwrap_or("0.0.1")
+                .to_string(),
+            metadata,
+        };
+        let mut io = Io::default();
+        io.artifacts.insert("artifact".into(), vec![artifact]);
         Ok(io)
     }
 
@@ -435,8 +882,14 @@ impl Engine {
             .container
             .as_ref()
             .ok_or_else(|| format!("executor \"{label}\" is not a container"))?;
+        // Each attempt has its own directory (and so its own log).
+        let suffix = if n.attempt == 0 {
+            String::new()
+        } else {
+            format!(".retry-{}", n.attempt)
+        };
         let task_dir = format!(
-            "{}/tasks/{}",
+            "{}/tasks/{}{suffix}",
             self.config.run_dir.trim_end_matches('/'),
             n.path
         );
@@ -527,6 +980,7 @@ impl Engine {
             self.in_use.memory_bytes += launch.resources.memory_bytes;
             self.running.insert(node);
             self.nodes[node].state = TaskState::Running;
+            self.nodes[node].error = None;
             out.push(self.update(node, true, false));
             out.push(Command::Launch(launch));
         }
@@ -545,7 +999,24 @@ impl Engine {
                 self.nodes[node].outputs = outputs;
                 self.end_node(node, TaskState::Succeeded, None, out, &mut finished);
             }
-            TaskResult::Failed(error) => self.fail_node(node, error, out, &mut finished),
+            TaskResult::Failed(error) => {
+                if let Some(delay_ms) = self.retry_delay_ms(node) {
+                    // This attempt failed; the next one starts after the back-off.
+                    let n = &mut self.nodes[node];
+                    n.state = TaskState::Failed;
+                    n.error = Some(error);
+                    out.push(self.update(node, false, false));
+                    let n = &mut self.nodes[node];
+                    n.attempt += 1;
+                    n.state = TaskState::Pending;
+                    n.error = None;
+                    out.push(self.update(node, false, false));
+                    self.backing_off.insert(node);
+                    out.push(Command::RetryAfter { node, delay_ms });
+                } else {
+                    self.fail_node(node, error, out, &mut finished);
+                }
+            }
             TaskResult::Canceled => {
                 let reason = if self.canceling {
                     "canceled"
@@ -564,6 +1035,40 @@ impl Engine {
         self.settle(finished, out);
     }
 
+    /// The back-off before the next attempt, if the task's retry policy allows one.
+    fn retry_delay_ms(&self, node: NodeId) -> Option<u64> {
+        if self.canceling || self.failure.is_some() {
+            return None;
+        }
+        let policy = self.task_spec(node)?.retry_policy.as_ref()?;
+        let attempt = self.nodes[node].attempt;
+        if i64::from(attempt) >= policy.max_retry_count {
+            return None;
+        }
+        let base = policy
+            .backoff_duration
+            .as_deref()
+            .map(parse_duration_ms)
+            .unwrap_or(0.0);
+        let factor = policy.backoff_factor.unwrap_or(1.0).max(1.0);
+        let max = policy
+            .backoff_max_duration
+            .as_deref()
+            .map(parse_duration_ms)
+            .unwrap_or(3_600_000.0);
+        let delay = (base * factor.powi(attempt as i32)).min(max);
+        Some(delay.max(0.0) as u64)
+    }
+
+    fn retry_due(&mut self, node: NodeId, out: &mut Vec<Command>) {
+        if !self.backing_off.remove(&node) {
+            return;
+        }
+        let mut finished = VecDeque::new();
+        self.enqueue(node, out, &mut finished);
+        self.settle(finished, out);
+    }
+
     /// Records a node's end state and queues it for propagation.
     fn end_node(
         &mut self,
@@ -576,11 +1081,12 @@ impl Engine {
         let n = &mut self.nodes[node];
         n.state = state;
         n.error = error;
-        out.push(self.update(node, false, state == TaskState::Succeeded));
+        out.push(self.update(node, false, state.succeeded()));
         finished.push_back(node);
     }
 
-    /// A task failed: the run fails, running tasks are stopped and nothing new starts.
+    /// A task failed: the run fails, running tasks are stopped and nothing new starts except
+    /// what runs whatever happened upstream (exit handlers).
     fn fail_node(
         &mut self,
         node: NodeId,
@@ -618,7 +1124,9 @@ impl Engine {
         self.settle(finished, out);
     }
 
-    /// Cancels running tasks and ends queued ones with `queued_state`.
+    /// Cancels running tasks and ends queued ones (and those waiting to retry) with
+    /// `queued_state`. Queued tasks that run whatever happened upstream stay queued unless
+    /// the run is being canceled.
     fn stop_everything(
         &mut self,
         queued_state: TaskState,
@@ -627,13 +1135,41 @@ impl Engine {
         finished: &mut VecDeque<NodeId>,
     ) {
         for node in self.running.iter().copied().collect::<Vec<_>>() {
-            out.push(Command::Cancel { node });
+            if self.canceling || !self.strategy_completed(node) {
+                out.push(Command::Cancel { node });
+            }
         }
+        let mut kept = VecDeque::new();
         for launch in std::mem::take(&mut self.queue) {
+            if !self.canceling && self.strategy_completed(launch.node) {
+                kept.push_back(launch);
+            } else {
+                self.end_node(
+                    launch.node,
+                    queued_state,
+                    Some(reason.to_string()),
+                    out,
+                    finished,
+                );
+            }
+        }
+        self.queue = kept;
+        for (node, launch) in std::mem::take(&mut self.cache_pending) {
+            if !self.canceling && self.strategy_completed(node) {
+                self.cache_pending.insert(node, launch);
+            } else {
+                self.end_node(node, queued_state, Some(reason.to_string()), out, finished);
+            }
+        }
+        for node in std::mem::take(&mut self.backing_off) {
+            let error = self.nodes[node]
+                .error
+                .clone()
+                .unwrap_or_else(|| reason.to_string());
             self.end_node(
-                launch.node,
-                queued_state,
-                Some(reason.to_string()),
+                node,
+                TaskState::Canceled,
+                Some(format!("retry not started: {error}")),
                 out,
                 finished,
             );
@@ -650,32 +1186,39 @@ impl Engine {
                     self.make_ready(d, out, &mut finished);
                 }
             }
-            if let Some(parent) = self.nodes[node].parent {
-                let all_done = self.nodes[parent]
-                    .children
-                    .values()
-                    .all(|c| self.nodes[*c].state.is_terminal());
-                if all_done && !self.nodes[parent].state.is_terminal() {
-                    self.finish_dag(parent, out, &mut finished);
-                }
+            let Some(parent) = self.nodes[node].parent else {
+                continue;
+            };
+            self.nodes[parent].open_children -= 1;
+            if self.nodes[parent].state.is_terminal() {
+                continue;
+            }
+            if self.nodes[parent].kind == Kind::Loop {
+                self.start_iterations(parent, out, &mut finished);
+            } else if self.nodes[parent].open_children == 0 {
+                self.finish_group(parent, out, &mut finished);
             }
         }
     }
 
-    /// Every task of a DAG node ended: the DAG succeeds (with its outputs) or fails.
-    fn finish_dag(
+    /// Every child of a DAG or loop node ended: it succeeds (with its outputs) or fails.
+    fn finish_group(
         &mut self,
-        dag_node: NodeId,
+        group: NodeId,
         out: &mut Vec<Command>,
         finished: &mut VecDeque<NodeId>,
     ) {
-        let children: Vec<NodeId> = self.nodes[dag_node].children.values().copied().collect();
+        let children: Vec<NodeId> = self.nodes[group].children.values().copied().collect();
         let failed = children
             .iter()
             .find(|c| self.nodes[**c].state == TaskState::Failed);
         let canceled = children
             .iter()
             .any(|c| self.nodes[*c].state == TaskState::Canceled);
+        let unfinished_loop = self.nodes[group]
+            .looping
+            .as_ref()
+            .is_some_and(|l| l.started < l.items.len());
         let (state, error) = if let Some(f) = failed {
             let f = &self.nodes[*f];
             (
@@ -686,40 +1229,44 @@ impl Engine {
                     f.error.clone().unwrap_or_default()
                 )),
             )
-        } else if canceled && self.canceling {
+        } else if (canceled || unfinished_loop) && self.canceling {
             (TaskState::Canceled, Some("canceled".to_string()))
-        } else if self.failure.is_some()
-            && children
-                .iter()
-                .any(|c| self.nodes[*c].state != TaskState::Succeeded)
-        {
+        } else if self.failure.is_some() && (canceled || unfinished_loop) {
             (
                 TaskState::Failed,
                 Some("not all tasks ran: the run is failing".to_string()),
             )
         } else {
-            match self.dag_outputs(dag_node) {
+            let outputs = if self.nodes[group].kind == Kind::Loop {
+                Ok(self.loop_outputs(group))
+            } else {
+                self.dag_outputs(group)
+            };
+            match outputs {
                 Ok(outputs) => {
-                    self.nodes[dag_node].outputs = outputs;
+                    self.nodes[group].outputs = outputs;
                     (TaskState::Succeeded, None)
                 }
                 Err(e) => (TaskState::Failed, Some(e)),
             }
         };
-        if self.nodes[dag_node].parent.is_none() {
-            let n = &mut self.nodes[dag_node];
+        if self.nodes[group].parent.is_none() {
+            let n = &mut self.nodes[group];
             n.state = state;
             n.error = error.clone();
             let (run_state, error) = match state {
-                TaskState::Succeeded => (RunState::Succeeded, None),
+                TaskState::Succeeded if self.failure.is_none() => (RunState::Succeeded, None),
                 TaskState::Canceled => {
+                    (RunState::Canceled, Some("the run was canceled".to_string()))
+                }
+                _ if self.canceling => {
                     (RunState::Canceled, Some("the run was canceled".to_string()))
                 }
                 _ => (RunState::Failed, self.failure.clone().or(error)),
             };
             self.result = Some(run_state);
             let outputs = if run_state == RunState::Succeeded {
-                self.nodes[dag_node].outputs.clone()
+                self.nodes[group].outputs.clone()
             } else {
                 Io::default()
             };
@@ -729,9 +1276,9 @@ impl Engine {
                 outputs,
             }));
         } else if state == TaskState::Failed && self.failure.is_none() {
-            self.fail_node(dag_node, error.unwrap_or_default(), out, finished);
+            self.fail_node(group, error.unwrap_or_default(), out, finished);
         } else {
-            self.end_node(dag_node, state, error, out, finished);
+            self.end_node(group, state, error, out, finished);
         }
     }
 
@@ -746,7 +1293,7 @@ impl Engine {
             children
                 .get(key)
                 .map(|c| &self.nodes[*c])
-                .filter(|n| n.state == TaskState::Succeeded)
+                .filter(|n| n.state.succeeded())
         };
         for (name, spec) in &outputs.parameters {
             let selectors = spec.value_from_parameter.iter().chain(
@@ -764,6 +1311,14 @@ impl Engine {
                 Some(v) => {
                     io.parameters.insert(name.clone(), v.clone());
                 }
+                // Every branch that could produce it was skipped: the DAG has no such output.
+                None if spec.value_from_oneof.is_none()
+                    && self.all_producers_skipped(
+                        dag_node,
+                        spec.value_from_parameter
+                            .iter()
+                            .map(|s| s.producer_subtask.as_str()),
+                    ) => {}
                 None => {
                     return Err(format!(
                         "output parameter \"{name}\" has no value: no selected task produced it"
@@ -784,6 +1339,13 @@ impl Engine {
                 Some(v) => {
                     io.artifacts.insert(name.clone(), v.clone());
                 }
+                None if spec.artifact_selectors.len() == 1
+                    && self.all_producers_skipped(
+                        dag_node,
+                        spec.artifact_selectors
+                            .iter()
+                            .map(|s| s.producer_subtask.as_str()),
+                    ) => {}
                 None => {
                     return Err(format!(
                         "output artifact \"{name}\" has no value: no selected task produced it"
@@ -794,11 +1356,58 @@ impl Engine {
         Ok(io)
     }
 
+    fn all_producers_skipped<'s>(
+        &self,
+        dag_node: NodeId,
+        mut producers: impl Iterator<Item = &'s str>,
+    ) -> bool {
+        let children = &self.nodes[dag_node].children;
+        producers.all(|p| {
+            children
+                .get(p)
+                .is_some_and(|c| self.nodes[*c].state == TaskState::Skipped)
+        })
+    }
+
+    /// A loop's outputs: each output of its iterations gathered into a list, in iteration
+    /// order (`dsl.Collected`).
+    fn loop_outputs(&self, loop_node: NodeId) -> Io {
+        let mut io = Io::default();
+        let component = self.component_of(loop_node);
+        let iterations: Vec<&Node> = self.nodes[loop_node]
+            .children
+            .values()
+            .map(|c| &self.nodes[*c])
+            .collect();
+        for (name, _) in component.output_parameters() {
+            let values: Vec<Value> = iterations
+                .iter()
+                .filter_map(|it| it.outputs.parameters.get(name).cloned())
+                .collect();
+            io.parameters.insert(name.clone(), Value::Array(values));
+        }
+        for (name, _) in component.output_artifacts() {
+            let list: Vec<ArtifactValue> = iterations
+                .iter()
+                .flat_map(|it| it.outputs.artifacts.get(name).cloned().unwrap_or_default())
+                .collect();
+            io.artifacts.insert(name.clone(), list);
+        }
+        io
+    }
+
     fn after_event(&mut self, out: &mut Vec<Command>) {
         if self.result.is_none() {
             self.schedule(out);
         }
     }
+}
+
+/// `"1s"`, `"0.5s"`, `"3600s"` (protobuf Duration in JSON) → milliseconds.
+fn parse_duration_ms(text: &str) -> f64 {
+    let t = text.trim();
+    let number = t.strip_suffix('s').unwrap_or(t);
+    number.parse::<f64>().map(|s| s * 1000.0).unwrap_or(0.0)
 }
 
 /// What this engine cannot run yet is refused before anything starts, naming where it is.
@@ -807,74 +1416,11 @@ fn check_supported(spec: &PipelineSpec) -> Result<(), Error> {
         path,
         message: format!("{what} are not supported by this version of Coracle yet"),
     };
-    let dags = std::iter::once(("root".to_string(), &spec.root)).chain(
-        spec.components
-            .iter()
-            .map(|(k, c)| (format!("components.{k}"), c)),
-    );
-    for (path, component) in dags {
-        let Some(dag) = &component.dag else { continue };
-        for (key, task) in &dag.tasks {
-            let at = format!("{path}.dag.tasks.{key}");
-            if task
-                .trigger_policy
-                .as_ref()
-                .is_some_and(|t| t.condition.as_deref().is_some_and(|c| !c.is_empty()))
-            {
-                return Err(unsupported(
-                    format!("{at}.triggerPolicy.condition"),
-                    "conditions (dsl.If/Elif/Else, dsl.Condition)",
-                ));
-            }
-            if task.trigger_policy.as_ref().and_then(|t| t.strategy)
-                == Some(coracle_spec::TriggerStrategy::AllUpstreamTasksCompleted)
-            {
-                return Err(unsupported(
-                    format!("{at}.triggerPolicy.strategy"),
-                    "exit handlers and ignore_upstream_failure",
-                ));
-            }
-            if task.parameter_iterator.is_some() || task.artifact_iterator.is_some() {
-                return Err(unsupported(at, "loops (dsl.ParallelFor)"));
-            }
-            for (name, input) in &task.inputs.parameters {
-                if input.task_final_status.is_some() {
-                    return Err(unsupported(
-                        format!("{at}.inputs.parameters.{name}"),
-                        "task final status inputs (exit handlers)",
-                    ));
-                }
-                if input.parameter_expression_selector.is_some() {
-                    return Err(unsupported(
-                        format!("{at}.inputs.parameters.{name}.parameterExpressionSelector"),
-                        "parameter expression selectors",
-                    ));
-                }
-            }
-        }
-        if let Some(outputs) = &dag.outputs {
-            if let Some((name, _)) = outputs
-                .parameters
-                .iter()
-                .find(|(_, o)| o.value_from_oneof.is_some())
-            {
-                return Err(unsupported(
-                    format!("{path}.dag.outputs.parameters.{name}"),
-                    "dsl.OneOf outputs",
-                ));
-            }
-        }
-    }
     for (label, executor) in &spec.deployment_spec.executors {
-        if executor.container.is_none() {
-            let what = if executor.importer.is_some() {
-                "importers (dsl.importer)"
-            } else {
-                "non-container executors"
-            };
+        if executor.container.is_none() && executor.importer.is_none() {
             return Err(unsupported(
                 format!("deploymentSpec.executors.{label}"),
-                what,
+                "executors other than containers and importers",
             ));
         }
         if let Some(c) = &executor.container {

@@ -21,7 +21,7 @@ use coracle_engine::{
 };
 use coracle_exec::{Canceler, ExitOutcome, ProcessExecutor, TaskLaunch};
 use coracle_spec::PipelineSpec;
-use coracle_store::{ArtifactRecord, RunRecord, Store, TaskRecord};
+use coracle_store::{ArtifactRecord, CacheEntry, RunRecord, Store, TaskRecord};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
@@ -38,6 +38,8 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// How to run: limits and locations.
@@ -51,6 +53,10 @@ pub struct RunOptions {
     pub capacity: Resources,
     /// A name for the run; default `{pipeline name}-{UTC time}`.
     pub run_name: Option<String>,
+    /// Whether tasks may reuse cached results.
+    pub cache_enabled: bool,
+    /// Cached results older than this are not reused.
+    pub cache_max_staleness: Option<std::time::Duration>,
 }
 
 /// What watchers are told while a run goes on.
@@ -96,11 +102,15 @@ struct Running {
 /// Per-task facts the store row needs that the engine does not keep (times, paths).
 #[derive(Default)]
 struct TaskBook {
+    /// The attempt these facts belong to; a new attempt starts a fresh book.
+    attempt: u32,
     started_at: Option<DateTime<Utc>>,
     log_path: Option<PathBuf>,
     task_dir: Option<String>,
     inputs: Value,
     exit_code: Option<i64>,
+    /// The task's cache key, when it was looked up (its result is stored under it).
+    cache_key: Option<String>,
 }
 
 impl Orchestrator {
@@ -142,6 +152,7 @@ impl Orchestrator {
             create_time: created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             parallelism: options.parallelism,
             capacity: options.capacity,
+            cache_enabled: options.cache_enabled,
         };
         let (mut engine, commands) = Engine::start(Arc::clone(&spec), arguments.clone(), config)?;
         coracle_artifacts::prepare_dirs(&[run_dir.join("tasks").display().to_string()])?;
@@ -177,6 +188,9 @@ impl Orchestrator {
             events: mpsc::unbounded_channel(),
             finished: None,
             first_failed: None,
+            cache_not_before: options.cache_max_staleness.map(|age| {
+                created_at - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX)
+            }),
         };
         let result = driver.drive(&mut engine, commands, &mut cancel).await;
         match result {
@@ -221,6 +235,7 @@ type TaskEnded = (Event, Option<i64>);
 struct Prepared {
     record: TaskRecord,
     artifacts: Vec<ArtifactRecord>,
+    cache_entry: Option<CacheEntry>,
     update: TaskUpdate,
     log_path: Option<PathBuf>,
     at: DateTime<Utc>,
@@ -240,9 +255,30 @@ struct Driver {
     ),
     finished: Option<coracle_engine::RunFinished>,
     first_failed: Option<(String, PathBuf)>,
+    /// Cached results older than this are not reused.
+    cache_not_before: Option<DateTime<Utc>>,
 }
 
 impl Driver {
+    /// Answers a cache look-up: hashes the input artifacts' content into the key, finds an
+    /// entry, and checks that the files it points to are still there.
+    async fn check_cache(&mut self, node: NodeId, material: Value) -> Result<(), Error> {
+        let key = tokio::task::spawn_blocking(move || cache_key(material))
+            .await
+            .map_err(|e| Error::Internal(format!("cache key computation stopped: {e}")))??;
+        let entry = self
+            .store
+            .get_cache_entry(&key, self.cache_not_before)
+            .await?;
+        self.book.entry(node).or_default().cache_key = Some(key);
+        let hit = entry.and_then(|e| cached_io(&e.outputs));
+        let _ = self
+            .events
+            .0
+            .send((Event::CacheChecked { node, hit }, None));
+        Ok(())
+    }
+
     async fn drive(
         &mut self,
         engine: &mut Engine,
@@ -310,6 +346,14 @@ impl Driver {
                         r.canceler.cancel();
                     }
                 }
+                Command::CheckCache { node, material } => self.check_cache(node, material).await?,
+                Command::RetryAfter { node, delay_ms } => {
+                    let sender = self.events.0.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                        let _ = sender.send((Event::RetryDue { node }, None));
+                    });
+                }
                 Command::Finish(finished) => {
                     let state = match finished.state {
                         RunState::Succeeded => coracle_store::RunState::Succeeded,
@@ -347,6 +391,9 @@ impl Driver {
                     .await?;
             }
         }
+        for entry in batch.iter().filter_map(|p| p.cache_entry.as_ref()) {
+            self.store.put_cache_entry(entry).await?;
+        }
         for p in batch.drain(..) {
             let _ = self.progress.send(Progress::Task {
                 update: Box::new(p.update),
@@ -360,6 +407,14 @@ impl Driver {
     fn prepare_record(&mut self, update: TaskUpdate) -> Prepared {
         let now = Utc::now();
         let book = self.book.entry(update.node).or_default();
+        if book.attempt != update.attempt {
+            let inputs = std::mem::take(&mut book.inputs);
+            *book = TaskBook {
+                attempt: update.attempt,
+                inputs,
+                ..TaskBook::default()
+            };
+        }
         if update.state == TaskState::Running && book.started_at.is_none() {
             book.started_at = Some(now);
         }
@@ -370,6 +425,7 @@ impl Driver {
             TaskState::Pending => coracle_store::TaskState::Pending,
             TaskState::Running => coracle_store::TaskState::Running,
             TaskState::Succeeded => coracle_store::TaskState::Succeeded,
+            TaskState::Cached => coracle_store::TaskState::Cached,
             TaskState::Failed => coracle_store::TaskState::Failed,
             TaskState::Skipped => coracle_store::TaskState::Skipped,
             TaskState::Canceled => coracle_store::TaskState::Canceled,
@@ -390,6 +446,16 @@ impl Driver {
             work_dir: book.task_dir.clone(),
             started_at: book.started_at,
             finished_at: update.state.is_terminal().then_some(now),
+        };
+        let cache_entry = match (&book.cache_key, update.state, &update.outputs) {
+            (Some(key), TaskState::Succeeded, Some(outputs)) => Some(CacheEntry {
+                cache_key: key.clone(),
+                run_id: self.run_id.clone(),
+                task_id: update.task_path.clone(),
+                outputs: cache_outputs(outputs),
+                created_at: now,
+            }),
+            _ => None,
         };
         let mut artifacts = Vec::new();
         if update.state == TaskState::Succeeded && !update.is_dag {
@@ -419,6 +485,7 @@ impl Driver {
         Prepared {
             record,
             artifacts,
+            cache_entry,
             update,
             log_path,
             at: now,
@@ -515,6 +582,69 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     })
 }
 
+/// The cache key: SHA-256 of the material with each input artifact's URI replaced by a
+/// digest of its content.
+fn cache_key(mut material: Value) -> Result<String, Error> {
+    use sha2::{Digest, Sha256};
+    if let Some(artifacts) = material.get_mut("artifacts").and_then(Value::as_object_mut) {
+        for list in artifacts.values_mut() {
+            for artifact in list.as_array_mut().into_iter().flatten() {
+                let uri = artifact["uri"].as_str().unwrap_or_default().to_string();
+                let digest = coracle_artifacts::content_digest(&uri)?
+                    .unwrap_or_else(|| format!("absent:{uri}"));
+                artifact["uri"] = Value::String(digest);
+            }
+        }
+    }
+    Ok(format!(
+        "sha256:{:x}",
+        Sha256::digest(material.to_string().as_bytes())
+    ))
+}
+
+/// Outputs as a cache entry keeps them: as stored for tasks, plus the artifact files that
+/// existed, so that a hit whose files are gone can be told from one that never had any.
+fn cache_outputs(io: &Io) -> Value {
+    let mut value = io_json(io);
+    let files: Vec<&str> = io
+        .artifacts
+        .values()
+        .flatten()
+        .filter(|a| coracle_artifacts::local_path(&a.uri).is_ok_and(|p| p.exists()))
+        .map(|a| a.uri.as_str())
+        .collect();
+    value["files"] = json!(files);
+    value
+}
+
+/// The outputs of a cache entry, if all its artifact files are still there.
+fn cached_io(value: &Value) -> Option<Io> {
+    for file in value["files"].as_array().into_iter().flatten() {
+        let path = coracle_artifacts::local_path(file.as_str()?).ok()?;
+        if !path.exists() {
+            return None;
+        }
+    }
+    let mut io = Io::default();
+    for (k, v) in value["parameters"].as_object()? {
+        io.parameters.insert(k.clone(), v.clone());
+    }
+    for (k, list) in value["artifacts"].as_object()? {
+        let mut artifacts = Vec::new();
+        for a in list.as_array()? {
+            artifacts.push(coracle_engine::ArtifactValue {
+                name: a["name"].as_str()?.to_string(),
+                uri: a["uri"].as_str()?.to_string(),
+                schema_title: a["type"].as_str()?.to_string(),
+                schema_version: a["schema_version"].as_str().unwrap_or("0.0.1").to_string(),
+                metadata: a["metadata"].as_object().cloned().unwrap_or_default(),
+            });
+        }
+        io.artifacts.insert(k.clone(), artifacts);
+    }
+    Some(io)
+}
+
 /// The JSON form of a set of values, as stored and printed:
 /// `{"parameters": {...}, "artifacts": {name: [{uri, type, metadata}]}}`.
 pub fn io_json(io: &Io) -> Value {
@@ -524,7 +654,7 @@ pub fn io_json(io: &Io) -> Value {
         .map(|(k, list)| {
             let list: Vec<Value> = list
                 .iter()
-                .map(|a| json!({"name": a.name, "uri": a.uri, "type": a.schema_title, "metadata": Value::Object(a.metadata.clone())}))
+                .map(|a| json!({"name": a.name, "uri": a.uri, "type": a.schema_title, "schema_version": a.schema_version, "metadata": Value::Object(a.metadata.clone())}))
                 .collect();
             (k.clone(), Value::Array(list))
         })

@@ -116,9 +116,39 @@ pub struct RunArgs {
     /// Never install packages; Python components need a ready environment.
     #[arg(long, env = "CORACLE_OFFLINE")]
     offline: bool,
+    /// Run every task, reusing no cached result (results are still cached for later runs).
+    #[arg(long, env = "CORACLE_NO_CACHE")]
+    no_cache: bool,
+    /// Reuse cached results only if younger than this: seconds, or a number with s, m, h or d.
+    #[arg(long, env = "CORACLE_CACHE_MAX_STALENESS", value_name = "AGE", value_parser = parse_age)]
+    cache_max_staleness: Option<std::time::Duration>,
     /// Do not stream task logs to the terminal (they are still written to files).
     #[arg(long, env = "CORACLE_NO_LOGS")]
     no_logs: bool,
+}
+
+/// `90`, `90s`, `15m`, `2h`, `7d` → a duration.
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let factor = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86400.0,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age like 90s, 15m, 2h or 7d"))?;
+    if !(value >= 0.0 && value.is_finite()) {
+        return Err(format!("{text:?} is not an age like 90s, 15m, 2h or 7d"));
+    }
+    Ok(std::time::Duration::from_secs_f64(value * factor))
 }
 
 fn main() -> ExitCode {

@@ -53,6 +53,8 @@ pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
             memory_bytes: total_memory_bytes(),
         },
         run_name: args.name.clone(),
+        cache_enabled: !args.no_cache,
+        cache_max_staleness: args.cache_max_staleness,
     };
 
     let (progress_tx, progress_rx) = mpsc::unbounded_channel();

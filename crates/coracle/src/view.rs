@@ -120,6 +120,7 @@ impl ViewState {
                 TaskState::Pending => "pending",
                 TaskState::Running => "running",
                 TaskState::Succeeded => "succeeded",
+                TaskState::Cached => "cached",
                 TaskState::Failed => "failed",
                 TaskState::Skipped => "skipped",
                 TaskState::Canceled => "canceled",

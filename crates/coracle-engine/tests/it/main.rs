@@ -22,6 +22,7 @@ fn config(parallelism: usize) -> RunConfig {
             cpu_millis: 2000,
             memory_bytes: 4 << 30,
         },
+        cache_enabled: true,
     }
 }
 
@@ -38,6 +39,10 @@ struct Sim {
     engine: Engine,
     trace: String,
     launched: VecDeque<Box<Launch>>,
+    /// Cache look-ups and retry back-offs asked for, answered by `run`.
+    asked: VecDeque<Event>,
+    /// Cache contents for `CheckCache`: material → outputs.
+    cache: Vec<(Value, Io)>,
     paths: BTreeMap<NodeId, String>,
 }
 
@@ -52,6 +57,8 @@ impl Sim {
             engine,
             trace: String::new(),
             launched: VecDeque::new(),
+            asked: VecDeque::new(),
+            cache: Vec::new(),
             paths: BTreeMap::new(),
         };
         sim.record(commands);
@@ -78,6 +85,19 @@ impl Sim {
                 }
                 Command::Cancel { node } => {
                     let _ = writeln!(self.trace, "cancel {}", self.paths[&node]);
+                }
+                Command::CheckCache { node, material } => {
+                    let _ = writeln!(self.trace, "check-cache {}", self.paths[&node]);
+                    let hit = self
+                        .cache
+                        .iter()
+                        .find(|(m, _)| *m == material)
+                        .map(|(_, io)| io.clone());
+                    self.asked.push_back(Event::CacheChecked { node, hit });
+                }
+                Command::RetryAfter { node, delay_ms } => {
+                    let _ = writeln!(self.trace, "retry-after {} {delay_ms}ms", self.paths[&node]);
+                    self.asked.push_back(Event::RetryDue { node });
                 }
                 Command::Finish(f) => {
                     let _ = writeln!(
@@ -107,20 +127,33 @@ impl Sim {
                     }
                 ),
                 Event::CancelRequested => "cancel requested".to_string(),
+                Event::CacheChecked { node, hit } => format!(
+                    "{} cache {}",
+                    self.paths[node],
+                    if hit.is_some() { "hit" } else { "miss" }
+                ),
+                Event::RetryDue { node } => format!("{} retry due", self.paths[node]),
             }
         );
         let commands = self.engine.handle(event);
         self.record(commands);
     }
 
-    /// Answers launched tasks in launch order until none is left.
+    /// Answers cache look-ups and back-offs first, then launched tasks in launch order,
+    /// until nothing is left.
     fn run(&mut self, mut answer: impl FnMut(&Launch) -> TaskResult) -> &str {
-        while let Some(l) = self.launched.pop_front() {
-            let result = answer(&l);
-            self.send(Event::TaskFinished {
-                node: l.node,
-                result,
-            });
+        loop {
+            if let Some(event) = self.asked.pop_front() {
+                self.send(event);
+            } else if let Some(l) = self.launched.pop_front() {
+                let result = answer(&l);
+                self.send(Event::TaskFinished {
+                    node: l.node,
+                    result,
+                });
+            } else {
+                break;
+            }
         }
         &self.trace
     }
@@ -446,9 +479,10 @@ fn nested_pipelines_pass_inputs_and_outputs() {
 #[test]
 fn unsupported_features_are_refused_with_their_path() {
     let yaml = ADD_CHAIN.replace(
-        "componentRef: {name: comp-double}",
-        "componentRef: {name: comp-double}\n        triggerPolicy: {condition: \"1 == 1\"}",
+        "exec-double:\n      container: {image: \"python:3.11\"",
+        "exec-double:\n      container: {image: \"argostub/createpvc\"",
     );
+    assert!(yaml.contains("argostub/createpvc"));
     let spec = load(&yaml);
     let args = BTreeMap::from([("a".to_string(), json!(1)), ("b".to_string(), json!(1))]);
     let err = Engine::start(spec, args, config(1))
@@ -457,6 +491,6 @@ fn unsupported_features_are_refused_with_their_path() {
         .to_string();
     assert_eq!(
         err,
-        "root.dag.tasks.double.triggerPolicy.condition: conditions (dsl.If/Elif/Else, dsl.Condition) are not supported by this version of Coracle yet"
+        "deploymentSpec.executors.exec-double.container.image: Kubernetes PVC operations (CreatePVC/DeletePVC) are not supported by this version of Coracle yet"
     );
 }
