@@ -494,3 +494,162 @@ fn unsupported_features_are_refused_with_their_path() {
         "deploymentSpec.executors.exec-double.container.image: Kubernetes PVC operations (CreatePVC/DeletePVC) are not supported by this version of Coracle yet"
     );
 }
+
+const CONTROL_FLOW: &str = r#"
+pipelineInfo: {name: control-flow}
+root:
+  inputDefinitions: {parameters: {n: {parameterType: NUMBER_INTEGER, defaultValue: 3}}}
+  outputDefinitions: {parameters: {Output: {parameterType: LIST}}}
+  dag:
+    outputs: {parameters: {Output: {valueFromParameter: {producerSubtask: for-loop-1, outputParameterKey: pipelinechannel--square-Output}}}}
+    tasks:
+      condition-2:
+        taskInfo: {name: condition-2}
+        componentRef: {name: comp-condition-2}
+        inputs: {parameters: {pipelinechannel--n: {componentInputParameter: n}}}
+        triggerPolicy: {condition: "int(inputs.parameter_values['pipelinechannel--n']) > 5"}
+      for-loop-1:
+        taskInfo: {name: for-loop-1}
+        componentRef: {name: comp-for-loop-1}
+        dependentTasks: [condition-2]
+        parameterIterator: {itemInput: pipelinechannel--loop-item, items: {raw: '[{"a": 1}, {"a": 2}, {"a": 3}]'}}
+        iteratorPolicy: {parallelismLimit: 2}
+components:
+  comp-condition-2:
+    inputDefinitions: {parameters: {pipelinechannel--n: {parameterType: NUMBER_INTEGER}}}
+    dag:
+      tasks:
+        big:
+          taskInfo: {name: big}
+          componentRef: {name: comp-square}
+          inputs: {parameters: {x: {componentInputParameter: pipelinechannel--n}}}
+  comp-for-loop-1:
+    inputDefinitions: {parameters: {pipelinechannel--loop-item: {parameterType: STRUCT}}}
+    outputDefinitions: {parameters: {pipelinechannel--square-Output: {parameterType: LIST}}}
+    dag:
+      outputs: {parameters: {pipelinechannel--square-Output: {valueFromParameter: {producerSubtask: square, outputParameterKey: Output}}}}
+      tasks:
+        square:
+          taskInfo: {name: square}
+          componentRef: {name: comp-square}
+          inputs:
+            parameters:
+              x:
+                componentInputParameter: pipelinechannel--loop-item
+                parameterExpressionSelector: parseJson(string_value)["a"]
+          retryPolicy: {maxRetryCount: 1, backoffDuration: 2s, backoffFactor: 2.0, backoffMaxDuration: 3600s}
+          cachingOptions: {enableCache: true}
+  comp-square:
+    executorLabel: exec-square
+    inputDefinitions: {parameters: {x: {parameterType: NUMBER_INTEGER}}}
+    outputDefinitions: {parameters: {Output: {parameterType: NUMBER_INTEGER}}}
+deploymentSpec:
+  executors:
+    exec-square: {container: {image: alpine, command: [square, "{{$.inputs.parameters['x']}}"]}}
+"#;
+
+fn square(l: &Launch) -> TaskResult {
+    let x = l.executor_input["inputs"]["parameterValues"]["x"]
+        .as_i64()
+        .unwrap();
+    outputs_of(l, json!({"Output": x * x}))
+}
+
+#[test]
+fn a_false_condition_skips_its_group_and_loops_collect_in_order() {
+    // n = 3: the condition is false, its group is skipped, and the loop after it still runs,
+    // two iterations at a time, gathering each iteration's output in iteration order.
+    let mut sim = Sim::start(CONTROL_FLOW, json!({}), 4);
+    let trace = sim.run(square).to_string();
+    insta::assert_snapshot!(trace);
+}
+
+#[test]
+fn a_failed_attempt_retries_after_its_back_off() {
+    let mut sim = Sim::start(CONTROL_FLOW, json!({"n": 1}), 1);
+    let mut failed_once = false;
+    let trace = sim
+        .run(|l| {
+            if l.task_path == "for-loop-1/1/square" && !failed_once {
+                failed_once = true;
+                return TaskResult::Failed("exit code 1".into());
+            }
+            square(l)
+        })
+        .to_string();
+    assert!(
+        trace.contains("retry-after for-loop-1/1/square 2000ms"),
+        "{trace}"
+    );
+    assert!(
+        trace.contains("finish Succeeded error=None outputs={Output=[1,4,9]}"),
+        "{trace}"
+    );
+    insta::assert_snapshot!(trace);
+}
+
+#[test]
+fn a_cache_hit_reuses_outputs_without_a_launch() {
+    let mut sim = Sim::start(CONTROL_FLOW, json!({}), 4);
+    // Record what the first look-up asked for, then answer it with a hit.
+    let Some(Event::CacheChecked { node, .. }) = sim.asked.pop_front() else {
+        panic!("no cache look-up")
+    };
+    let mut outputs = Io::default();
+    outputs.parameters.insert("Output".into(), json!(100));
+    sim.send(Event::CacheChecked {
+        node,
+        hit: Some(outputs),
+    });
+    let trace = sim.run(square).to_string();
+    assert!(
+        trace.contains("update for-loop-1/0/square Cached outputs={Output=100}"),
+        "{trace}"
+    );
+    assert!(!trace.contains("launch for-loop-1/0/square"), "{trace}");
+    assert!(trace.contains("outputs={Output=[100,4,9]}"), "{trace}");
+}
+
+const EXIT_HANDLER: &str = r#"
+pipelineInfo: {name: exit-handler}
+root:
+  dag:
+    tasks:
+      exit-handler-1:
+        taskInfo: {name: exit-handler-1}
+        componentRef: {name: comp-exit-handler-1}
+      cleanup:
+        taskInfo: {name: cleanup}
+        componentRef: {name: comp-cleanup}
+        dependentTasks: [exit-handler-1]
+        inputs: {parameters: {status: {taskFinalStatus: {producerTask: exit-handler-1}}}}
+        triggerPolicy: {strategy: ALL_UPSTREAM_TASKS_COMPLETED}
+components:
+  comp-exit-handler-1:
+    dag:
+      tasks:
+        work: {taskInfo: {name: work}, componentRef: {name: comp-work}}
+        slow: {taskInfo: {name: slow}, componentRef: {name: comp-work}}
+        after-work: {taskInfo: {name: after-work}, componentRef: {name: comp-work}, dependentTasks: [work]}
+  comp-work: {executorLabel: exec-work}
+  comp-cleanup:
+    executorLabel: exec-cleanup
+    inputDefinitions: {parameters: {status: {parameterType: TASK_FINAL_STATUS}}}
+deploymentSpec:
+  executors:
+    exec-work: {container: {image: alpine, command: [work]}}
+    exec-cleanup: {container: {image: alpine, command: [cleanup, "{{$.inputs.parameters['status']}}"]}}
+"#;
+
+#[test]
+fn an_exit_handler_runs_after_a_failure_and_sees_it() {
+    let mut sim = Sim::start(EXIT_HANDLER, json!({}), 4);
+    let trace = sim
+        .run(|l| match l.task_path.as_str() {
+            "exit-handler-1/work" => TaskResult::Failed("exit code 3".into()),
+            "exit-handler-1/slow" => TaskResult::Canceled,
+            _ => TaskResult::Succeeded(Io::default()),
+        })
+        .to_string();
+    insta::assert_snapshot!(trace);
+}
