@@ -45,6 +45,17 @@ pub struct RunConfig {
     pub capacity: Resources,
     /// Whether tasks may reuse cached results (`--no-cache` turns it off).
     pub cache_enabled: bool,
+    /// When the run is a retry of an earlier attempt: what to keep from it.
+    pub resume: Resume,
+}
+
+/// What a retried run keeps from its earlier attempts.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// Outputs of executor tasks that already succeeded, by task path: they are not run again.
+    pub reuse: BTreeMap<String, Io>,
+    /// The attempt number each task path starts at (one past its last recorded attempt).
+    pub next_attempt: BTreeMap<String, u32>,
 }
 
 /// An artifact as tasks see it.
@@ -110,6 +121,8 @@ pub struct TaskUpdate {
     pub inputs: Option<Io>,
     pub outputs: Option<Io>,
     pub error: Option<String>,
+    /// The task succeeded in an earlier attempt of the run and was not run again.
+    pub reused: bool,
 }
 
 /// What to read back when an executor task ends.

@@ -71,6 +71,8 @@ struct Node {
     waiting: usize,
     resources: Resources,
     looping: Option<LoopState>,
+    /// Outputs taken over from an earlier attempt of the run.
+    reused: bool,
 }
 
 /// The state of one run. See the crate documentation.
@@ -188,9 +190,22 @@ impl Engine {
             waiting: 0,
             resources: Resources::default(),
             looping: None,
+            reused: false,
         });
         if let Some(parent) = parent {
             self.nodes[parent].open_children += 1;
+        }
+        let path = &self.nodes[id].path;
+        // A leaf that succeeded in an earlier attempt of the run keeps that record;
+        // none of its updates in this attempt are to be written over it.
+        if matches!(kind, Kind::Executor | Kind::Importer)
+            && self.config.resume.reuse.contains_key(path)
+        {
+            self.nodes[id].reused = true;
+        }
+        let path = &self.nodes[id].path;
+        if let Some(attempt) = self.config.resume.next_attempt.get(path) {
+            self.nodes[id].attempt = *attempt;
         }
         id
     }
@@ -235,6 +250,7 @@ impl Engine {
             inputs: with_inputs.then(|| n.inputs.clone()),
             outputs: with_outputs.then(|| n.outputs.clone()),
             error: n.error.clone(),
+            reused: n.reused,
         })
     }
 
@@ -400,6 +416,19 @@ impl Engine {
                     }
                 }
             }
+        }
+        let leaf = matches!(self.nodes[node].kind, Kind::Executor | Kind::Importer);
+        if let Some(outputs) = self
+            .config
+            .resume
+            .reuse
+            .get(&self.nodes[node].path)
+            .filter(|_| leaf)
+        {
+            self.nodes[node].outputs = outputs.clone();
+            self.nodes[node].reused = true;
+            self.end_node(node, TaskState::Succeeded, None, out, finished);
+            return;
         }
         match self.nodes[node].kind {
             Kind::Dag => {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use coracle_engine::{
-    Command, Engine, Event, Io, Launch, NodeId, Resources, RunConfig, RunState, TaskResult,
+    Command, Engine, Event, Io, Launch, NodeId, Resources, Resume, RunConfig, RunState, TaskResult,
     TaskState, TaskUpdate,
 };
 use coracle_exec::{Canceler, ExitOutcome, ProcessExecutor, TaskLaunch};
@@ -40,6 +40,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Internal(String),
+    #[error("cannot retry run {run_id}: {why}")]
+    NotRetryable { run_id: String, why: String },
 }
 
 /// How to run: limits and locations.
@@ -126,7 +128,7 @@ impl Orchestrator {
         arguments: BTreeMap<String, Value>,
         options: RunOptions,
         progress: mpsc::UnboundedSender<Progress>,
-        mut cancel: watch::Receiver<bool>,
+        cancel: watch::Receiver<bool>,
     ) -> Result<RunOutcome, Error> {
         let created_at = Utc::now();
         let run_id = uuid::Uuid::new_v4().to_string();
@@ -135,7 +137,6 @@ impl Orchestrator {
             .run_name
             .clone()
             .unwrap_or_else(|| format!("{pipeline_name}-{}", created_at.format("%Y%m%d-%H%M%S")));
-        let run_dir = options.home.join("runs").join(&run_id);
         let (pipeline_root, note) = coracle_artifacts::choose_pipeline_root(
             options.pipeline_root.as_deref(),
             spec.default_pipeline_root.as_deref(),
@@ -144,40 +145,153 @@ impl Orchestrator {
         if let Some(note) = note {
             let _ = progress.send(Progress::Note(note));
         }
+        let record = RunRecord {
+            run_id,
+            display_name: run_name,
+            pipeline_name,
+            pipeline_spec: serde_json::to_value(&*spec).unwrap_or(Value::Null),
+            parameters: serde_json::to_value(&arguments).unwrap_or(Value::Null),
+            pipeline_root,
+            state: coracle_store::RunState::Running,
+            error: None,
+            outputs: Value::Null,
+            created_at,
+            started_at: Some(created_at),
+            finished_at: None,
+        };
+        self.execute(
+            spec,
+            arguments,
+            record,
+            Resume::default(),
+            options,
+            progress,
+            cancel,
+        )
+        .await
+    }
+
+    /// Runs a failed or canceled run again from where it stopped: tasks that succeeded keep
+    /// their outputs and are not run again; the others start a new attempt. Same run id.
+    pub async fn retry(
+        &self,
+        run_id: &str,
+        options: RunOptions,
+        progress: mpsc::UnboundedSender<Progress>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<RunOutcome, Error> {
+        let record = self
+            .store
+            .get_run(run_id)
+            .await?
+            .ok_or_else(|| Error::NotRetryable {
+                run_id: run_id.to_string(),
+                why: "there is no such run".into(),
+            })?;
+        if !matches!(
+            record.state,
+            coracle_store::RunState::Failed | coracle_store::RunState::Canceled
+        ) {
+            return Err(Error::NotRetryable {
+                run_id: run_id.to_string(),
+                why: format!(
+                    "it is {}; only failed or canceled runs can be retried",
+                    record.state.as_str()
+                ),
+            });
+        }
+        let spec: PipelineSpec =
+            serde_json::from_value(record.pipeline_spec.clone()).map_err(|e| {
+                Error::Internal(format!(
+                    "the stored spec of run {run_id} cannot be read: {e}"
+                ))
+            })?;
+        let arguments: BTreeMap<String, Value> =
+            serde_json::from_value(record.parameters.clone()).unwrap_or_default();
+        // The latest attempt of each task decides: reuse it, or run it again after it.
+        let mut latest: BTreeMap<String, TaskRecord> = BTreeMap::new();
+        for task in self.store.list_tasks(run_id).await? {
+            if latest
+                .get(&task.task_id)
+                .is_none_or(|t| t.attempt <= task.attempt)
+            {
+                latest.insert(task.task_id.clone(), task);
+            }
+        }
+        let mut resume = Resume::default();
+        for (task_id, task) in latest {
+            let succeeded = matches!(
+                task.state,
+                coracle_store::TaskState::Succeeded | coracle_store::TaskState::Cached
+            );
+            match cached_io(&task.outputs).filter(|_| succeeded) {
+                Some(io) => {
+                    resume.reuse.insert(task_id, io);
+                }
+                None => {
+                    resume.next_attempt.insert(task_id, task.attempt as u32 + 1);
+                }
+            }
+        }
+        let record = RunRecord {
+            state: coracle_store::RunState::Running,
+            error: None,
+            ..record
+        };
+        self.store
+            .set_run_state(run_id, coracle_store::RunState::Running, None, Utc::now())
+            .await?;
+        self.execute(
+            Arc::new(spec),
+            arguments,
+            record,
+            resume,
+            options,
+            progress,
+            cancel,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn execute(
+        &self,
+        spec: Arc<PipelineSpec>,
+        arguments: BTreeMap<String, Value>,
+        record: RunRecord,
+        resume: Resume,
+        options: RunOptions,
+        progress: mpsc::UnboundedSender<Progress>,
+        mut cancel: watch::Receiver<bool>,
+    ) -> Result<RunOutcome, Error> {
+        let run_id = record.run_id.clone();
+        let run_name = record.display_name.clone();
+        let run_dir = options.home.join("runs").join(&run_id);
+        let is_retry = !resume.reuse.is_empty() || !resume.next_attempt.is_empty();
         let config = RunConfig {
             run_id: run_id.clone(),
             run_name: run_name.clone(),
-            pipeline_root: pipeline_root.clone(),
+            pipeline_root: record.pipeline_root.clone(),
             run_dir: run_dir.display().to_string(),
-            create_time: created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            create_time: record
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             parallelism: options.parallelism,
             capacity: options.capacity,
             cache_enabled: options.cache_enabled,
+            resume,
         };
-        let (mut engine, commands) = Engine::start(Arc::clone(&spec), arguments.clone(), config)?;
+        let (mut engine, commands) = Engine::start(Arc::clone(&spec), arguments, config)?;
         coracle_artifacts::prepare_dirs(&[run_dir.join("tasks").display().to_string()])?;
-        self.store
-            .insert_run(&RunRecord {
-                run_id: run_id.clone(),
-                display_name: run_name.clone(),
-                pipeline_name,
-                pipeline_spec: serde_json::to_value(&*spec).unwrap_or(Value::Null),
-                parameters: serde_json::to_value(&arguments).unwrap_or(Value::Null),
-                pipeline_root,
-                state: coracle_store::RunState::Running,
-                error: None,
-                outputs: Value::Null,
-                created_at,
-                started_at: Some(created_at),
-                finished_at: None,
-            })
-            .await?;
+        if !is_retry {
+            self.store.insert_run(&record).await?;
+        }
         let _ = progress.send(Progress::RunStarted {
             run_id: run_id.clone(),
             run_name: run_name.clone(),
             run_dir: run_dir.clone(),
         });
-
+        let now = Utc::now();
         let mut driver = Driver {
             store: self.store.clone(),
             executor: self.executor.clone(),
@@ -188,30 +302,27 @@ impl Orchestrator {
             events: mpsc::unbounded_channel(),
             finished: None,
             first_failed: None,
-            cache_not_before: options.cache_max_staleness.map(|age| {
-                created_at - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX)
-            }),
+            cache_not_before: options
+                .cache_max_staleness
+                .map(|age| now - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX)),
         };
         let result = driver.drive(&mut engine, commands, &mut cancel).await;
-        match result {
-            Ok(()) => {}
-            Err(e) => {
-                // The loop itself broke: stop what runs and record the run as failed.
-                for running in driver.running.values() {
-                    running.canceler.cancel();
-                }
-                let message = format!("internal error: {e}");
-                let _ = self
-                    .store
-                    .set_run_state(
-                        &run_id,
-                        coracle_store::RunState::Failed,
-                        Some(&message),
-                        Utc::now(),
-                    )
-                    .await;
-                return Err(e);
+        if let Err(e) = result {
+            // The loop itself broke: stop what runs and record the run as failed.
+            for running in driver.running.values() {
+                running.canceler.cancel();
             }
+            let message = format!("internal error: {e}");
+            let _ = self
+                .store
+                .set_run_state(
+                    &run_id,
+                    coracle_store::RunState::Failed,
+                    Some(&message),
+                    Utc::now(),
+                )
+                .await;
+            return Err(e);
         }
         let finished = driver
             .finished
@@ -378,6 +489,20 @@ impl Driver {
     /// Writes prepared task records (a task and the artifacts it produced in one
     /// transaction), then tells the watchers.
     async fn flush(&mut self, batch: &mut Vec<Prepared>) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // A task taken over from an earlier attempt keeps the row that attempt wrote.
+        batch.retain(|p| {
+            if p.update.reused {
+                let _ = self.progress.send(Progress::Task {
+                    update: Box::new(p.update.clone()),
+                    log_path: None,
+                    at: p.at,
+                });
+            }
+            !p.update.reused
+        });
         if batch.is_empty() {
             return Ok(());
         }

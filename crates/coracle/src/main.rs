@@ -56,6 +56,14 @@ enum RunsCommand {
         #[arg(long, value_enum, default_value_t = OutputFormat::Text, env = "CORACLE_OUTPUT")]
         output: OutputFormat,
     },
+    /// Run a failed or canceled run again from where it stopped: tasks that succeeded are
+    /// kept, the others run as new attempts of the same run.
+    Retry {
+        /// Run id (a unique prefix is enough).
+        run_id: String,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
     /// Stop a run that is going on, from any terminal: its tasks are stopped and it ends CANCELED.
     Terminate {
         /// Run id (a unique prefix is enough).
@@ -86,18 +94,25 @@ pub struct RunArgs {
     /// A JSON file with an object of parameters; -p values win over it.
     #[arg(long = "params", value_name = "FILE", env = "CORACLE_PARAMS")]
     params_file: Option<PathBuf>,
-    /// How to print the result: text, or JSON on stdout for scripts.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text, env = "CORACLE_OUTPUT")]
-    output: OutputFormat,
-    /// How many tasks may run at once (default: the number of CPU cores).
-    #[arg(long, env = "CORACLE_PARALLELISM")]
-    parallelism: Option<usize>,
     /// Where artifacts go (default: the pipeline's local root, else HOME/artifacts).
     #[arg(long, env = "CORACLE_PIPELINE_ROOT", value_name = "DIR")]
     pipeline_root: Option<String>,
     /// A name for the run.
     #[arg(long, env = "CORACLE_RUN_NAME")]
     name: Option<String>,
+    #[command(flatten)]
+    exec: ExecArgs,
+}
+
+/// How runs are carried out and shown: shared by `run` and `runs retry`.
+#[derive(Args)]
+pub struct ExecArgs {
+    /// How to print the result: text, or JSON on stdout for scripts.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, env = "CORACLE_OUTPUT")]
+    output: OutputFormat,
+    /// How many tasks may run at once (default: the number of CPU cores).
+    #[arg(long, env = "CORACLE_PARALLELISM")]
+    parallelism: Option<usize>,
     /// Python interpreter to build managed environments for Python components from.
     #[arg(long, env = "CORACLE_PYTHON", value_name = "PATH")]
     python: Option<PathBuf>,
@@ -181,6 +196,9 @@ fn main() -> ExitCode {
             Commands::Runs {
                 command: RunsCommand::Get { run_id, output },
             } => runs_cmd::get(&home, &run_id, output).await,
+            Commands::Runs {
+                command: RunsCommand::Retry { run_id, exec },
+            } => run_cmd::retry(&home, &run_id, exec).await,
             Commands::Runs {
                 command: RunsCommand::Terminate { run_id },
             } => runs_cmd::terminate(&home, &run_id).await,

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use coracle_engine::{Resources, RunState};
 use coracle_exec::{ProcessExecutor, ProcessExecutorOptions, PythonOptions};
-use coracle_orchestrator::{Orchestrator, RunOptions, io_json};
+use coracle_orchestrator::{Orchestrator, Progress, RunOptions, RunOutcome, io_json};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use crate::view::View;
-use crate::{CliError, OutputFormat, RunArgs, home};
+use crate::{CliError, ExecArgs, OutputFormat, RunArgs, home};
 
 pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
     let pipeline = coracle_spec::load_path(&args.pipeline).map_err(CliError::user)?;
@@ -25,55 +25,14 @@ pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
         ))
     })?;
     let spec = Arc::new(pipeline.spec);
-
-    let store = home::open_store(home).await?;
-    let (log_tx, log_rx) = mpsc::unbounded_channel();
-    let executor = ProcessExecutor::new(ProcessExecutorOptions {
-        python: PythonOptions {
-            envs_dir: args
-                .python_envs_dir
-                .clone()
-                .unwrap_or_else(|| home.join("python-envs")),
-            interpreter: args.python.clone(),
-            use_env: args.python_env.clone(),
-            offline: args.offline,
-        },
-        log_lines: (!args.no_logs).then_some(log_tx),
-    });
-    let orchestrator = Orchestrator::new(store, executor.clone());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let options = RunOptions {
-        home: home.to_path_buf(),
-        pipeline_root: args.pipeline_root.clone(),
-        parallelism: args.parallelism.unwrap_or(cores).max(1),
-        capacity: Resources {
-            cpu_millis: cores as u64 * 1000,
-            memory_bytes: total_memory_bytes(),
-        },
-        run_name: args.name.clone(),
-        cache_enabled: !args.no_cache,
-        cache_max_staleness: args.cache_max_staleness,
-    };
-
-    let (progress_tx, progress_rx) = mpsc::unbounded_channel();
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let view = View::start(progress_rx, log_rx, args.output == OutputFormat::Json);
-    let signals = tokio::spawn(async move {
-        wait_for_interrupt().await;
-        eprintln!("\ncanceling the run (Ctrl-C again to stop waiting)...");
-        let _ = cancel_tx.send(true);
-        wait_for_interrupt().await;
-        eprintln!("stopped waiting; tasks may still be ending");
-        std::process::exit(1);
-    });
-    let outcome = orchestrator
-        .run(spec, arguments, options, progress_tx, cancel_rx)
+    let mut session = Session::start(home, &args.exec).await?;
+    session.options.pipeline_root = args.pipeline_root.clone();
+    session.options.run_name = args.name.clone();
+    let outcome = session
+        .finish(|o, options, progress, cancel| async move {
+            o.run(spec, arguments, options, progress, cancel).await
+        })
         .await;
-    signals.abort();
-    executor.shutdown().await;
-    view.finish().await;
     let outcome = match outcome {
         Ok(o) => o,
         Err(coracle_orchestrator::Error::Engine(e)) => {
@@ -84,14 +43,121 @@ pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
         }
         Err(e) => return Err(e.into()),
     };
+    Ok(report(&outcome, args.exec.output))
+}
 
+/// `coracle runs retry`: the run again from where it stopped, in this process.
+pub async fn retry(home: &Path, run_id: &str, exec: ExecArgs) -> Result<ExitCode, CliError> {
+    let store = home::open_store(home).await?;
+    let run = store.find_run(run_id).await.map_err(CliError::user)?;
+    let session = Session::start(home, &exec).await?;
+    let id = run.run_id.clone();
+    let outcome = session
+        .finish(|o, options, progress, cancel| async move {
+            o.retry(&id, options, progress, cancel).await
+        })
+        .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(
+            e @ (coracle_orchestrator::Error::NotRetryable { .. }
+            | coracle_orchestrator::Error::Engine(_)),
+        ) => {
+            return Err(CliError::user(e));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(report(&outcome, exec.output))
+}
+
+/// What one run in this process needs: the orchestrator, the live view, Ctrl-C handling.
+struct Session {
+    orchestrator: Orchestrator,
+    executor: ProcessExecutor,
+    options: RunOptions,
+    log_rx: mpsc::UnboundedReceiver<coracle_exec::LogLine>,
+    output: OutputFormat,
+}
+
+impl Session {
+    async fn start(home: &Path, exec: &ExecArgs) -> Result<Session, CliError> {
+        let store = home::open_store(home).await?;
+        let (log_tx, log_rx) = mpsc::unbounded_channel();
+        let executor = ProcessExecutor::new(ProcessExecutorOptions {
+            python: PythonOptions {
+                envs_dir: exec
+                    .python_envs_dir
+                    .clone()
+                    .unwrap_or_else(|| home.join("python-envs")),
+                interpreter: exec.python.clone(),
+                use_env: exec.python_env.clone(),
+                offline: exec.offline,
+            },
+            log_lines: (!exec.no_logs).then_some(log_tx),
+        });
+        let orchestrator = Orchestrator::new(store, executor.clone());
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let options = RunOptions {
+            home: home.to_path_buf(),
+            pipeline_root: None,
+            parallelism: exec.parallelism.unwrap_or(cores).max(1),
+            capacity: Resources {
+                cpu_millis: cores as u64 * 1000,
+                memory_bytes: total_memory_bytes(),
+            },
+            run_name: None,
+            cache_enabled: !exec.no_cache,
+            cache_max_staleness: exec.cache_max_staleness,
+        };
+        Ok(Session {
+            orchestrator,
+            executor,
+            options,
+            log_rx,
+            output: exec.output,
+        })
+    }
+
+    /// Runs `go` with the live view and Ctrl-C turned into a cancel, then cleans up.
+    async fn finish<F, Fut>(self, go: F) -> Result<RunOutcome, coracle_orchestrator::Error>
+    where
+        F: FnOnce(
+            Orchestrator,
+            RunOptions,
+            mpsc::UnboundedSender<Progress>,
+            watch::Receiver<bool>,
+        ) -> Fut,
+        Fut: std::future::Future<Output = Result<RunOutcome, coracle_orchestrator::Error>>,
+    {
+        let (progress_tx, progress_rx) = mpsc::unbounded_channel();
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let view = View::start(progress_rx, self.log_rx, self.output == OutputFormat::Json);
+        let signals = tokio::spawn(async move {
+            wait_for_interrupt().await;
+            eprintln!("\ncanceling the run (Ctrl-C again to stop waiting)...");
+            let _ = cancel_tx.send(true);
+            wait_for_interrupt().await;
+            eprintln!("stopped waiting; tasks may still be ending");
+            std::process::exit(1);
+        });
+        let outcome = go(self.orchestrator, self.options, progress_tx, cancel_rx).await;
+        signals.abort();
+        self.executor.shutdown().await;
+        view.finish().await;
+        outcome
+    }
+}
+
+fn report(outcome: &RunOutcome, output: OutputFormat) -> ExitCode {
     let state = match outcome.state {
         RunState::Succeeded => "SUCCEEDED",
         RunState::Failed => "FAILED",
         RunState::Canceled => "CANCELED",
         RunState::Running => "RUNNING",
     };
-    if args.output == OutputFormat::Json {
+    if output == OutputFormat::Json {
         let result = json!({
             "run_id": outcome.run_id,
             "run_name": outcome.run_name,
@@ -113,11 +179,11 @@ pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
         eprintln!("run {} ({}) {state}", outcome.run_id, outcome.run_name);
         print_outputs(&io_json(&outcome.outputs));
     }
-    Ok(if outcome.state == RunState::Succeeded {
+    if outcome.state == RunState::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
 fn collect_params(args: &RunArgs) -> Result<BTreeMap<String, Value>, CliError> {

@@ -23,6 +23,7 @@ fn config(parallelism: usize) -> RunConfig {
             memory_bytes: 4 << 30,
         },
         cache_enabled: true,
+        resume: Default::default(),
     }
 }
 
@@ -652,4 +653,59 @@ fn an_exit_handler_runs_after_a_failure_and_sees_it() {
         })
         .to_string();
     insta::assert_snapshot!(trace);
+}
+
+#[test]
+fn a_retried_run_reuses_what_succeeded_and_reruns_the_rest() {
+    let mut config = config(4);
+    // The first attempt: iteration 0 succeeded, iteration 1 failed twice (attempts 0 and 1).
+    let mut done = Io::default();
+    done.parameters.insert("Output".into(), json!(1));
+    config
+        .resume
+        .reuse
+        .insert("for-loop-1/0/square".into(), done);
+    config
+        .resume
+        .next_attempt
+        .insert("for-loop-1/1/square".into(), 2);
+    config
+        .resume
+        .next_attempt
+        .insert("for-loop-1/2/square".into(), 1);
+    let spec = load(CONTROL_FLOW);
+    let args = coracle_spec::resolve_arguments(&spec, &BTreeMap::new()).unwrap();
+    let (engine, commands) = Engine::start(spec, args, config).unwrap();
+    let mut sim = Sim {
+        engine,
+        trace: String::new(),
+        launched: VecDeque::new(),
+        asked: VecDeque::new(),
+        cache: Vec::new(),
+        paths: BTreeMap::new(),
+    };
+    sim.record(commands);
+    let mut attempts = BTreeMap::new();
+    let trace = sim
+        .run(|l| {
+            attempts.insert(l.task_path.clone(), (l.attempt, l.task_dir.clone()));
+            square(l)
+        })
+        .to_string();
+    assert!(
+        !attempts.contains_key("for-loop-1/0/square"),
+        "a reused task ran again: {trace}"
+    );
+    assert_eq!(
+        attempts["for-loop-1/1/square"],
+        (
+            2,
+            "/data/runs/run-1/tasks/for-loop-1/1/square.retry-2".to_string()
+        )
+    );
+    assert_eq!(attempts["for-loop-1/2/square"].0, 1);
+    assert!(
+        trace.contains("finish Succeeded error=None outputs={Output=[1,4,9]}"),
+        "{trace}"
+    );
 }

@@ -227,3 +227,131 @@ fn runs_terminate_stops_a_run_from_another_process() {
     let out = home.coracle(&["runs", "terminate", &run_id]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("already ended: CANCELED"));
 }
+
+/// A failed run retried: the task that succeeded is not run again, the failed one runs as a
+/// new attempt, and the run (same id) ends SUCCEEDED with the kept task's output.
+#[test]
+fn runs_retry_continues_a_failed_run_from_where_it_stopped() {
+    let yaml = r#"
+pipelineInfo: {name: resumable}
+root:
+  inputDefinitions: {parameters: {state: {parameterType: STRING}}}
+  outputDefinitions: {parameters: {Output: {parameterType: STRING}}}
+  dag:
+    outputs: {parameters: {Output: {valueFromParameter: {producerSubtask: once, outputParameterKey: out}}}}
+    tasks:
+      once:
+        taskInfo: {name: once}
+        componentRef: {name: comp-once}
+        inputs: {parameters: {state: {componentInputParameter: state}}}
+      flaky:
+        taskInfo: {name: flaky}
+        componentRef: {name: comp-flaky}
+        dependentTasks: [once]
+        inputs: {parameters: {state: {componentInputParameter: state}}}
+components:
+  comp-once:
+    executorLabel: exec-once
+    inputDefinitions: {parameters: {state: {parameterType: STRING}}}
+    outputDefinitions: {parameters: {out: {parameterType: STRING}}}
+  comp-flaky:
+    executorLabel: exec-flaky
+    inputDefinitions: {parameters: {state: {parameterType: STRING}}}
+deploymentSpec:
+  executors:
+    exec-once:
+      container:
+        image: alpine
+        command: [sh, -c, 'echo ran >> "$0/once.count"; printf kept > "$1"', "{{$.inputs.parameters['state']}}", "{{$.outputs.parameters['out'].output_file}}"]
+    exec-flaky:
+      container:
+        image: alpine
+        command: [sh, -c, 'test -e "$0/allow" || { echo not yet; exit 4; }', "{{$.inputs.parameters['state']}}"]
+"#;
+    let home = Home::new();
+    let file = home.dir.path().join("resumable.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let state = home.dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let state_arg = format!("state={}", state.display());
+    let out = home.coracle(&[
+        "run",
+        file.to_str().unwrap(),
+        "-p",
+        &state_arg,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_id = first["run_id"].as_str().unwrap().to_string();
+
+    // Not yet retryable while... a succeeded or unknown run is refused with exit 2.
+    assert_eq!(
+        home.coracle(&["runs", "retry", "nope", "--output", "json"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    std::fs::write(state.join("allow"), "").unwrap();
+    let out = home.coracle(&["runs", "retry", &run_id[..8], "--output", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(second["run_id"], json!(run_id));
+    assert_eq!(second["state"], "SUCCEEDED");
+    assert_eq!(second["outputs"]["parameters"]["Output"], "kept");
+    assert_eq!(
+        std::fs::read_to_string(state.join("once.count")).unwrap(),
+        "ran\n",
+        "the succeeded task ran again"
+    );
+
+    let run = home.get(&run_id);
+    assert_eq!(run["state"], "SUCCEEDED");
+    let attempts: Vec<(String, i64, String)> = run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["task_id"].as_str().unwrap().to_string(),
+                t["attempt"].as_i64().unwrap(),
+                t["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        attempts.contains(&("flaky".into(), 0, "FAILED".into())),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts.contains(&("flaky".into(), 1, "SUCCEEDED".into())),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts.contains(&("once".into(), 0, "SUCCEEDED".into())),
+        "{attempts:?}"
+    );
+    assert_eq!(
+        attempts.iter().filter(|a| a.0 == "once").count(),
+        1,
+        "{attempts:?}"
+    );
+    // Each attempt keeps its own log.
+    let logs =
+        String::from_utf8_lossy(&home.coracle(&["logs", &run_id, "flaky"]).stdout).into_owned();
+    assert!(logs.contains("not yet"), "{logs}");
+    // A succeeded run cannot be retried.
+    let out = home.coracle(&["runs", "retry", &run_id]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("only failed or canceled runs can be retried")
+    );
+}
