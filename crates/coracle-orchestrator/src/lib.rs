@@ -59,6 +59,48 @@ pub struct RunOptions {
     pub cache_enabled: bool,
     /// Cached results older than this are not reused.
     pub cache_max_staleness: Option<std::time::Duration>,
+    /// The longest the run may take; past it, what runs is stopped and the run FAILED.
+    pub timeout: Option<std::time::Duration>,
+    /// The longest one attempt of a task may take; past it, the attempt FAILED (and is
+    /// retried when the task has retries left).
+    pub task_timeouts: TaskTimeouts,
+}
+
+/// Time limits for task attempts: one for every task, and some by task name.
+#[derive(Clone, Debug, Default)]
+pub struct TaskTimeouts {
+    pub default: Option<std::time::Duration>,
+    /// By task name (the name in the pipeline, at any depth) or by full task path.
+    pub by_task: BTreeMap<String, std::time::Duration>,
+}
+
+impl TaskTimeouts {
+    /// The limit for the task at `task_path` (`outer/loop/3/train` is named `train`).
+    pub fn for_task(&self, task_path: &str) -> Option<std::time::Duration> {
+        let name = task_path.rsplit('/').next().unwrap_or(task_path);
+        self.by_task
+            .get(task_path)
+            .or_else(|| self.by_task.get(name))
+            .copied()
+            .or(self.default)
+    }
+}
+
+/// `90s`, `1m30s` style text for a duration in messages.
+fn show_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        format!("{:.3}s", d.as_secs_f64())
+    } else {
+        let secs = d.as_secs();
+        match (secs / 3600, secs % 3600 / 60, secs % 60) {
+            (0, 0, s) => format!("{s}s"),
+            (0, m, 0) => format!("{m}m"),
+            (0, m, s) => format!("{m}m{s}s"),
+            (h, 0, 0) => format!("{h}h"),
+            (h, m, s) => format!("{h}h{m}m{s}s"),
+        }
+    }
 }
 
 /// What watchers are told while a run goes on.
@@ -305,6 +347,11 @@ impl Orchestrator {
             cache_not_before: options
                 .cache_max_staleness
                 .map(|age| now - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX)),
+            task_timeouts: options.task_timeouts.clone(),
+            deadline: options
+                .timeout
+                .map(|limit| (tokio::time::Instant::now() + limit, limit)),
+            timed_out: None,
         };
         let result = driver.drive(&mut engine, commands, &mut cancel).await;
         if let Err(e) = result {
@@ -368,6 +415,11 @@ struct Driver {
     first_failed: Option<(String, PathBuf)>,
     /// Cached results older than this are not reused.
     cache_not_before: Option<DateTime<Utc>>,
+    task_timeouts: TaskTimeouts,
+    /// When the run must be over, and how long that was.
+    deadline: Option<(tokio::time::Instant, std::time::Duration)>,
+    /// Set once the run's time limit stopped it: the reason the run FAILED.
+    timed_out: Option<String>,
 }
 
 impl Driver {
@@ -402,6 +454,12 @@ impl Driver {
         // `coracle runs terminate` (another process) marks the run CANCELING in the store.
         let mut poll = tokio::time::interval(std::time::Duration::from_millis(250));
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let (deadline, limit) = match self.deadline {
+            Some((at, limit)) => (Some(at), limit),
+            None => (None, std::time::Duration::ZERO),
+        };
+        let expired = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now));
+        tokio::pin!(expired);
         while self.finished.is_none() {
             let event = tokio::select! {
                 ended = self.events.1.recv() => {
@@ -419,6 +477,11 @@ impl Driver {
                     if !*cancel.borrow() {
                         continue;
                     }
+                    cancel_sent = true;
+                    Event::CancelRequested
+                }
+                () = &mut expired, if deadline.is_some() && !cancel_sent => {
+                    self.timed_out = Some(format!("run timed out after {}", show_duration(limit)));
                     cancel_sent = true;
                     Event::CancelRequested
                 }
@@ -465,7 +528,11 @@ impl Driver {
                         let _ = sender.send((Event::RetryDue { node }, None));
                     });
                 }
-                Command::Finish(finished) => {
+                Command::Finish(mut finished) => {
+                    if let (Some(reason), RunState::Canceled) = (&self.timed_out, finished.state) {
+                        finished.state = RunState::Failed;
+                        finished.error = Some(reason.clone());
+                    }
                     let state = match finished.state {
                         RunState::Succeeded => coracle_store::RunState::Succeeded,
                         RunState::Canceled => coracle_store::RunState::Canceled,
@@ -657,13 +724,34 @@ impl Driver {
                     },
                 );
                 let outputs = launch.outputs;
+                let limit = self.task_timeouts.for_task(&launch.task_path);
                 tokio::spawn(async move {
-                    let outcome = running.wait().await;
+                    let mut timed_out = false;
+                    let outcome = match limit {
+                        None => running.wait().await,
+                        Some(limit) => {
+                            let canceler = running.canceler();
+                            let wait = running.wait();
+                            tokio::pin!(wait);
+                            tokio::select! {
+                                outcome = &mut wait => outcome,
+                                () = tokio::time::sleep(limit) => {
+                                    timed_out = true;
+                                    canceler.cancel();
+                                    wait.await
+                                }
+                            }
+                        }
+                    };
                     let exit_code = match outcome {
                         ExitOutcome::Exited(code) => Some(i64::from(code)),
                         _ => None,
                     };
                     let result = match outcome {
+                        _ if timed_out => TaskResult::Failed(format!(
+                            "timed out after {}",
+                            show_duration(limit.unwrap_or_default())
+                        )),
                         ExitOutcome::Exited(0) => read_outputs(&outputs).await,
                         ExitOutcome::Exited(code) => {
                             TaskResult::Failed(format!("exit code {code}"))

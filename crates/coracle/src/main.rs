@@ -140,6 +140,24 @@ pub struct ExecArgs {
     /// Do not stream task logs to the terminal (they are still written to files).
     #[arg(long, env = "CORACLE_NO_LOGS")]
     no_logs: bool,
+    /// Stop the run and fail it once it has taken this long (90s, 15m, 2h).
+    #[arg(long, env = "CORACLE_TIMEOUT", value_name = "DURATION", value_parser = parse_age)]
+    timeout: Option<std::time::Duration>,
+    /// Fail a task attempt that takes longer than this; `NAME=DURATION` sets it for the tasks
+    /// of that name only. Repeatable. A timed-out attempt is retried if the task has retries.
+    #[arg(long, value_name = "[TASK=]DURATION", value_parser = parse_task_timeout)]
+    task_timeout: Vec<(Option<String>, std::time::Duration)>,
+}
+
+/// `5m` or `train=5m`.
+fn parse_task_timeout(text: &str) -> Result<(Option<String>, std::time::Duration), String> {
+    match text.split_once('=') {
+        Some((task, limit)) if !task.trim().is_empty() => {
+            Ok((Some(task.trim().to_string()), parse_age(limit)?))
+        }
+        Some(_) => Err(format!("{text:?}: the task name before '=' is empty")),
+        None => Ok((None, parse_age(text)?)),
+    }
 }
 
 /// `90`, `90s`, `15m`, `2h`, `7d` → a duration.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use coracle_engine::{Resources, RunState};
 use coracle_exec::{ProcessExecutor, ProcessExecutorOptions, PythonOptions};
-use coracle_orchestrator::{Orchestrator, Progress, RunOptions, RunOutcome, io_json};
+use coracle_orchestrator::{Orchestrator, Progress, RunOptions, RunOutcome, TaskTimeouts, io_json};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
@@ -110,6 +110,8 @@ impl Session {
             run_name: None,
             cache_enabled: !exec.no_cache,
             cache_max_staleness: exec.cache_max_staleness,
+            timeout: exec.timeout,
+            task_timeouts: task_timeouts(&exec.task_timeout),
         };
         Ok(Session {
             orchestrator,
@@ -272,4 +274,18 @@ fn print_outputs(outputs: &Value) {
             );
         }
     }
+}
+
+/// The `--task-timeout` flags as the orchestrator takes them (a later flag wins).
+fn task_timeouts(flags: &[(Option<String>, std::time::Duration)]) -> TaskTimeouts {
+    let mut timeouts = TaskTimeouts::default();
+    for (task, limit) in flags {
+        match task {
+            Some(task) => {
+                timeouts.by_task.insert(task.clone(), *limit);
+            }
+            None => timeouts.default = Some(*limit),
+        }
+    }
+    timeouts
 }

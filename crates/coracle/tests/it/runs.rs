@@ -355,3 +355,105 @@ deploymentSpec:
             .contains("only failed or canceled runs can be retried")
     );
 }
+
+/// `--task-timeout` fails an attempt that runs too long (and the retry gets a fresh limit);
+/// `--timeout` stops the whole run, which ends FAILED with the reason, leaving no process.
+#[test]
+fn task_and_run_timeouts_stop_what_runs_too_long() {
+    let yaml = r#"
+pipelineInfo: {name: slow}
+root:
+  inputDefinitions: {parameters: {marker: {parameterType: STRING}}}
+  dag:
+    tasks:
+      quick:
+        taskInfo: {name: quick}
+        componentRef: {name: comp-quick}
+      slow:
+        taskInfo: {name: slow}
+        componentRef: {name: comp-slow}
+        inputs: {parameters: {marker: {componentInputParameter: marker}}}
+        retryPolicy: {maxRetryCount: 1}
+components:
+  comp-quick: {executorLabel: exec-quick}
+  comp-slow:
+    executorLabel: exec-slow
+    inputDefinitions: {parameters: {marker: {parameterType: STRING}}}
+deploymentSpec:
+  executors:
+    exec-quick:
+      container: {image: alpine, command: [sh, -c, 'sleep 0.2']}
+    exec-slow:
+      container:
+        image: alpine
+        command: [sh, -c, 'echo started; exec sh -c "sleep 30; :" "$0"', "{{$.inputs.parameters['marker']}}"]
+"#;
+    let home = Home::new();
+    let file = home.dir.path().join("slow.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let file = file.to_str().unwrap();
+
+    let marker = format!("coracle-timeout-{}", std::process::id());
+    let marker_arg = format!("marker={marker}");
+    let started = std::time::Instant::now();
+    let out = home.coracle(&[
+        "run",
+        file,
+        "-p",
+        &marker_arg,
+        "--task-timeout",
+        "slow=0.5s",
+        "--task-timeout",
+        "5m",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["state"], "FAILED");
+    let run = home.get(result["run_id"].as_str().unwrap());
+    assert_eq!(task(&run, "quick")["state"], "SUCCEEDED");
+    let slow: Vec<&serde_json::Value> = run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["task_id"] == "slow")
+        .collect();
+    assert_eq!(slow.len(), 2, "one attempt and its retry: {run}");
+    for attempt in slow {
+        assert_eq!(attempt["state"], "FAILED");
+        assert_eq!(attempt["error"], "timed out after 0.500s", "{attempt}");
+    }
+    assert!(processes_matching(&marker).is_empty());
+
+    let started = std::time::Instant::now();
+    let out = home.coracle(&[
+        "run",
+        file,
+        "-p",
+        &marker_arg,
+        "--timeout",
+        "1s",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["state"], "FAILED");
+    assert_eq!(result["error"], "run timed out after 1s");
+    let run = home.get(result["run_id"].as_str().unwrap());
+    assert_eq!(run["state"], "FAILED");
+    assert_eq!(run["error"], "run timed out after 1s");
+    assert_eq!(task(&run, "slow")["state"], "CANCELED");
+    assert!(processes_matching(&marker).is_empty());
+
+    let out = home.coracle(&["run", file, "--task-timeout", "x=soon"]);
+    assert_eq!(out.status.code(), Some(2));
+}
