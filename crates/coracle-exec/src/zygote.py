@@ -141,6 +141,9 @@ def run_child(request, out_fd, err_fd, zygote_pid, module_path, close_fds):
         # `python3 -m module` puts the working directory first on sys.path.
         sys.path.insert(0, cwd)
         sys.argv = [EXECUTOR_MODULE, "--component_module_path", module_path] + list(request["argv"])
+        # The zygote imported the executor module ahead of time; runpy executes its code
+        # afresh as __main__ and would warn that it is already imported.
+        sys.modules.pop(EXECUTOR_MODULE, None)
         try:
             runpy.run_module(EXECUTOR_MODULE, run_name="__main__", alter_sys=True)
             code = 0
