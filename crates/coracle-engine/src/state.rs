@@ -244,7 +244,7 @@ impl Engine {
                 .parent
                 .map(|p| self.nodes[p].path.clone())
                 .filter(|p| !p.is_empty()),
-            is_dag: n.kind != Kind::Executor,
+            is_dag: matches!(n.kind, Kind::Dag | Kind::Loop),
             attempt: n.attempt,
             state: n.state,
             inputs: with_inputs.then(|| n.inputs.clone()),
@@ -272,43 +272,7 @@ impl Engine {
         };
         let prefix = self.nodes[dag_node].path.clone();
         for (key, task) in &dag.tasks {
-            let child_component = &spec.components[&task.component_ref.name];
-            let kind = if task.parameter_iterator.is_some() || task.artifact_iterator.is_some() {
-                Kind::Loop
-            } else {
-                match child_component.implementation() {
-                    Some(Implementation::Dag(_)) => Kind::Dag,
-                    Some(Implementation::Executor(label))
-                        if spec
-                            .deployment_spec
-                            .executors
-                            .get(label)
-                            .is_some_and(|e| e.importer.is_some()) =>
-                    {
-                        Kind::Importer
-                    }
-                    _ => Kind::Executor,
-                }
-            };
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}/{key}")
-            };
-            let name = if task.task_info.name.is_empty() {
-                key.clone()
-            } else {
-                task.task_info.name.clone()
-            };
-            let child = self.add_node(
-                Some(dag_node),
-                Some(key.clone()),
-                name,
-                path,
-                task.component_ref.name.clone(),
-                kind,
-            );
-            self.nodes[dag_node].children.insert(key.clone(), child);
+            let child = self.add_child(dag_node, &prefix, key, task);
             out.push(self.update(child, false, false));
         }
         let children: Vec<(String, NodeId)> = self.nodes[dag_node]
@@ -335,6 +299,73 @@ impl Engine {
         }
         if self.nodes[dag_node].open_children == 0 && !self.nodes[dag_node].state.is_terminal() {
             self.finish_group(dag_node, out, finished);
+        }
+    }
+
+    /// Creates the node of `task` (key `key`) in the DAG node `dag_node` whose path is `prefix`.
+    fn add_child(&mut self, dag_node: NodeId, prefix: &str, key: &str, task: &TaskSpec) -> NodeId {
+        let kind = if task.parameter_iterator.is_some() || task.artifact_iterator.is_some() {
+            Kind::Loop
+        } else {
+            match self.spec.components[&task.component_ref.name].implementation() {
+                Some(Implementation::Dag(_)) => Kind::Dag,
+                Some(Implementation::Executor(label))
+                    if self
+                        .spec
+                        .deployment_spec
+                        .executors
+                        .get(label)
+                        .is_some_and(|e| e.importer.is_some()) =>
+                {
+                    Kind::Importer
+                }
+                _ => Kind::Executor,
+            }
+        };
+        let path = if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}/{key}")
+        };
+        let name = if task.task_info.name.is_empty() {
+            key.to_string()
+        } else {
+            task.task_info.name.clone()
+        };
+        let child = self.add_node(
+            Some(dag_node),
+            Some(key.to_string()),
+            name,
+            path,
+            task.component_ref.name.clone(),
+            kind,
+        );
+        self.nodes[dag_node].children.insert(key.to_string(), child);
+        child
+    }
+
+    /// A DAG that will not run (its condition was not met, or it was skipped): records each
+    /// task inside it, at any depth, as SKIPPED, so the run shows the branch not taken. Loop
+    /// bodies are not entered: which iterations there would have been is not known.
+    fn skip_inside(&mut self, dag_node: NodeId, reason: &str, out: &mut Vec<Command>) {
+        let spec = Arc::clone(&self.spec);
+        let Some(dag) = spec.components[&self.nodes[dag_node].component]
+            .dag
+            .as_ref()
+        else {
+            return;
+        };
+        let prefix = self.nodes[dag_node].path.clone();
+        for (key, task) in &dag.tasks {
+            let child = self.add_child(dag_node, &prefix, key, task);
+            // Never started, so nothing waits for it to end.
+            self.nodes[dag_node].open_children -= 1;
+            self.nodes[child].state = TaskState::Skipped;
+            self.nodes[child].error = Some(reason.to_string());
+            out.push(self.update(child, false, false));
+            if self.nodes[child].kind == Kind::Dag {
+                self.skip_inside(child, reason, out);
+            }
         }
     }
 
@@ -500,7 +531,10 @@ impl Engine {
                     k.clone(),
                     Value::Array(
                         list.iter()
-                            .map(|a| json!({"uri": a.uri, "type": a.schema_title}))
+                            // The task reads the metadata too: a change in it is a new input.
+                            .map(|a| {
+                                json!({"uri": a.uri, "type": a.schema_title, "metadata": a.metadata})
+                            })
                             .collect(),
                     ),
                 )
@@ -1111,6 +1145,13 @@ impl Engine {
         n.state = state;
         n.error = error;
         out.push(self.update(node, false, state.succeeded()));
+        if state == TaskState::Skipped
+            && self.nodes[node].kind == Kind::Dag
+            && self.nodes[node].children.is_empty()
+        {
+            let reason = format!("not run: \"{}\" was skipped", self.nodes[node].path);
+            self.skip_inside(node, &reason, out);
+        }
         finished.push_back(node);
     }
 
