@@ -3,6 +3,7 @@
 //! environment (PyPI the first time): they run when CORACLE_TEST_PYTHON=1, as in CI.
 
 mod common;
+mod control_flow;
 mod python;
 mod runs;
 
