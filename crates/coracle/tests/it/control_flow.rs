@@ -374,6 +374,29 @@ fn loops_run_every_item_and_collect_in_iteration_order() {
 }
 
 #[test]
+fn loops_iterate_over_artifacts_and_order_tasks_inside_an_iteration() {
+    if !python_enabled("artifact loop") {
+        return;
+    }
+    let home = Home::new();
+    let (result, run) = succeed(&home, "artifact_loop.yaml", &["--no-cache"]);
+    assert_eq!(
+        result["outputs"]["parameters"]["Output"],
+        "data-0/0,data-1/1,data-2/2|stamped-0,stamped-1,stamped-2"
+    );
+    for i in 0..3 {
+        let make = task(&run, &format!("for-loop-2/{i}/make"));
+        let stamp = task(&run, &format!("for-loop-2/{i}/stamp"));
+        assert!(interval(make).1 <= interval(stamp).0, "iteration {i}");
+        assert_eq!(
+            output(&run, &format!("inner/for-loop-1/{i}/read"), "Output"),
+            &json!(format!("data-{i}/{i}"))
+        );
+    }
+    assert!(states(&run).values().all(|s| s == "SUCCEEDED"));
+}
+
+#[test]
 fn nested_pipelines_pass_inputs_defaults_and_outputs_at_every_level() {
     if !python_enabled("nested") {
         return;
