@@ -37,6 +37,10 @@ struct LoopState {
     started: usize,
     /// At most this many iterations at once; 0 = no limit.
     limit: usize,
+    /// The loop's inputs that the tasks of an iteration read, given to every iteration
+    /// (without the item list itself unless a task reads it, so that N iterations do not
+    /// hold N copies of the list).
+    shared: Io,
 }
 
 #[derive(Debug, Clone)]
@@ -779,6 +783,7 @@ impl Engine {
                 items: list.into_iter().map(LoopItem::Parameter).collect(),
                 started: 0,
                 limit,
+                shared: self.iteration_inputs(node),
             });
         }
         let iterator = task
@@ -800,7 +805,34 @@ impl Engine {
             items: list.into_iter().map(LoopItem::Artifact).collect(),
             started: 0,
             limit,
+            shared: self.iteration_inputs(node),
         })
+    }
+
+    /// The inputs of loop `node` that the tasks of its body read.
+    fn iteration_inputs(&self, node: NodeId) -> Io {
+        let n = &self.nodes[node];
+        let mut shared = Io::default();
+        let Some(dag) = self.spec.components[&n.component].dag.as_ref() else {
+            return shared;
+        };
+        for task in dag.tasks.values() {
+            for input in task.inputs.parameters.values() {
+                if let Ok(ParameterSource::ComponentInput(name)) = input.source() {
+                    if let Some(v) = n.inputs.parameters.get(name) {
+                        shared.parameters.insert(name.to_string(), v.clone());
+                    }
+                }
+            }
+            for input in task.inputs.artifacts.values() {
+                if let Ok(ArtifactSource::ComponentInput(name)) = input.source() {
+                    if let Some(list) = n.inputs.artifacts.get(name) {
+                        shared.artifacts.insert(name.to_string(), list.clone());
+                    }
+                }
+            }
+        }
+        shared
     }
 
     /// Starts loop iterations while the loop's parallelism limit allows.
@@ -825,10 +857,10 @@ impl Engine {
             let index = state.started;
             let item = state.items[index].clone();
             let item_input = state.item_input.clone();
+            let mut inputs = state.shared.clone();
             if let Some(state) = &mut self.nodes[node].looping {
                 state.started += 1;
             }
-            let mut inputs = self.nodes[node].inputs.clone();
             match item {
                 LoopItem::Parameter(v) => {
                     inputs.parameters.insert(item_input, v);

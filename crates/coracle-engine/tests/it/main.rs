@@ -709,3 +709,93 @@ fn a_retried_run_reuses_what_succeeded_and_reruns_the_rest() {
         "{trace}"
     );
 }
+
+const LOOP_OVER_PARAMETER: &str = r#"
+pipelineInfo: {name: loop-over-parameter}
+root:
+  inputDefinitions: {parameters: {xs: {parameterType: LIST}}}
+  dag:
+    tasks:
+      item-only:
+        taskInfo: {name: item-only}
+        componentRef: {name: comp-item-only}
+        inputs: {parameters: {pipelinechannel--xs: {componentInputParameter: xs}}}
+        parameterIterator: {itemInput: pipelinechannel--xs-loop-item, items: {inputParameter: pipelinechannel--xs}}
+      with-list:
+        taskInfo: {name: with-list}
+        componentRef: {name: comp-with-list}
+        inputs: {parameters: {pipelinechannel--xs: {componentInputParameter: xs}}}
+        parameterIterator: {itemInput: pipelinechannel--xs-loop-item, items: {inputParameter: pipelinechannel--xs}}
+components:
+  comp-item-only:
+    inputDefinitions: {parameters: {pipelinechannel--xs: {parameterType: LIST}, pipelinechannel--xs-loop-item: {parameterType: NUMBER_INTEGER}}}
+    dag:
+      tasks:
+        square:
+          taskInfo: {name: square}
+          componentRef: {name: comp-square}
+          inputs: {parameters: {x: {componentInputParameter: pipelinechannel--xs-loop-item}}}
+  comp-with-list:
+    inputDefinitions: {parameters: {pipelinechannel--xs: {parameterType: LIST}, pipelinechannel--xs-loop-item: {parameterType: NUMBER_INTEGER}}}
+    dag:
+      tasks:
+        count:
+          taskInfo: {name: count}
+          componentRef: {name: comp-count}
+          inputs: {parameters: {x: {componentInputParameter: pipelinechannel--xs-loop-item}, all: {componentInputParameter: pipelinechannel--xs}}}
+  comp-square:
+    executorLabel: exec-square
+    inputDefinitions: {parameters: {x: {parameterType: NUMBER_INTEGER}}}
+    outputDefinitions: {parameters: {Output: {parameterType: NUMBER_INTEGER}}}
+  comp-count:
+    executorLabel: exec-count
+    inputDefinitions: {parameters: {x: {parameterType: NUMBER_INTEGER}, all: {parameterType: LIST}}}
+deploymentSpec:
+  executors:
+    exec-square: {container: {image: alpine, command: [square, "{{$.inputs.parameters['x']}}"]}}
+    exec-count: {container: {image: alpine, command: [count, "{{$.inputs.parameters['all']}}"]}}
+"#;
+
+#[test]
+fn loop_iterations_hold_only_the_inputs_their_tasks_read() {
+    // Iterations of a loop over a list parameter must not each hold the whole list (10,000
+    // iterations would hold 10,000 copies), unless a task of the body reads it.
+    let spec = load(LOOP_OVER_PARAMETER);
+    let args: BTreeMap<String, Value> = serde_json::from_value(json!({"xs": [1, 2, 3]})).unwrap();
+    let args = coracle_spec::resolve_arguments(&spec, &args).unwrap();
+    let (_engine, commands) = Engine::start(spec, args, config(8)).unwrap();
+    let mut iterations = BTreeMap::new();
+    for c in commands {
+        if let Command::Update(u) = c {
+            if let Some(inputs) = u.inputs {
+                iterations.insert(u.task_path, inputs);
+            }
+        }
+    }
+    for i in 0..3 {
+        let only = &iterations[&format!("item-only/{i}")];
+        let names: Vec<&str> = only.parameters.keys().map(String::as_str).collect();
+        assert_eq!(names, ["pipelinechannel--xs-loop-item"], "item-only/{i}");
+        assert_eq!(
+            only.parameters["pipelinechannel--xs-loop-item"],
+            json!(i + 1)
+        );
+        let with = &iterations[&format!("with-list/{i}")];
+        assert_eq!(
+            with.parameters["pipelinechannel--xs"],
+            json!([1, 2, 3]),
+            "with-list/{i}"
+        );
+        assert_eq!(
+            with.parameters["pipelinechannel--xs-loop-item"],
+            json!(i + 1)
+        );
+    }
+    let launched_count = iterations.keys().filter(|p| p.ends_with("/count")).count();
+    assert_eq!(
+        launched_count,
+        3,
+        "{:?}",
+        iterations.keys().collect::<Vec<_>>()
+    );
+}
