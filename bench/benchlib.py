@@ -73,6 +73,12 @@ def add_common_arguments(parser, default_reps):
         help="extra argument for `coracle run` (repeatable), e.g. --coracle-arg=--parallelism=4",
     )
     parser.add_argument(
+        "--python-envs-dir",
+        metavar="DIR",
+        help="CORACLE_PYTHON_ENVS_DIR for coracle: managed Python environments shared with other "
+        "data directories (default: the environment's value, else inside CORACLE_HOME)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=900.0,
@@ -86,10 +92,13 @@ def add_common_arguments(parser, default_reps):
 
 
 def check_reps(args):
+    """Check the common options; apply those that reach coracle through its environment."""
     if args.reps < 1:
         raise BenchError("--reps must be at least 1", exit_code=2)
     if args.warmup < 0:
         raise BenchError("--warmup must not be negative", exit_code=2)
+    if getattr(args, "python_envs_dir", None):
+        os.environ["CORACLE_PYTHON_ENVS_DIR"] = os.path.abspath(args.python_envs_dir)
 
 
 def resolve_coracle(path):
@@ -164,6 +173,8 @@ def coracle_command(coracle, pipeline, params=None, extra_args=()):
 
 
 def coracle_env(home):
+    """This process's environment (CORACLE_PYTHON_ENVS_DIR and the like pass through) with
+    CORACLE_HOME set."""
     env = dict(os.environ)
     env["CORACLE_HOME"] = home
     return env
@@ -192,14 +203,12 @@ class RunResult:
         )
 
 
-def run_coracle(coracle, pipeline, home, params=None, extra_args=(), timeout=None):
-    """Run `coracle run` once; wall time measured around the whole process."""
-    command = coracle_command(coracle, pipeline, params, extra_args)
-    env = coracle_env(home)
+def run_timed(command, home, timeout=None):
+    """Run a coracle command once with CORACLE_HOME=home; wall time around the whole process."""
     start = time.perf_counter()
     try:
         completed = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=timeout
+            command, env=coracle_env(home), capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired as timeout_error:
         wall = time.perf_counter() - start
@@ -208,12 +217,54 @@ def run_coracle(coracle, pipeline, home, params=None, extra_args=(), timeout=Non
     return RunResult(command, wall, completed.returncode, completed.stdout, completed.stderr)
 
 
+def run_coracle(coracle, pipeline, home, params=None, extra_args=(), timeout=None):
+    """Run `coracle run` once; wall time measured around the whole process."""
+    return run_timed(coracle_command(coracle, pipeline, params, extra_args), home, timeout)
+
+
 def _text(data):
     if data is None:
         return ""
     if isinstance(data, bytes):
         return data.decode("utf-8", "replace")
     return data
+
+
+def runs_get(coracle, home, run_id, as_json=True, timeout=None):
+    """`coracle runs get RUN_ID [--output json]`; RunResult (stdout holds the report)."""
+    command = [coracle, "runs", "get", run_id] + (["--output", "json"] if as_json else [])
+    return run_timed(command, home, timeout)
+
+
+def task_states(document):
+    """{task_id: state} from the JSON of `coracle runs get`."""
+    return {task.get("task_id"): task.get("state") for task in document.get("tasks", [])}
+
+
+def task_states_from_text(text):
+    """{task path: state} from the text report of `coracle runs get` (its TASK table)."""
+    states = {}
+    in_table = False
+    for line in text.splitlines():
+        if not in_table:
+            in_table = line.startswith("TASK ")
+            continue
+        fields = line.split()
+        if len(fields) >= 2 and fields[1].isupper():
+            states[fields[0]] = fields[1]
+    return states
+
+
+def run_id_of(result):
+    """The run id in a `coracle run --output json` result, else None."""
+    document = result.output_json()
+    return document.get("run_id") if isinstance(document, dict) else None
+
+
+def run_state_of(result):
+    """The state in a `coracle run --output json` result, else None."""
+    document = result.output_json()
+    return document.get("state") if isinstance(document, dict) else None
 
 
 def require_success(result, what="coracle run"):

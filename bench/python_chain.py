@@ -9,8 +9,8 @@ The pipeline (bench/pipelines/python_chain.py, compiled to python_chain.yaml nex
 2. Baseline, in the same run, when --kfp-python is given (a python with kfp 2.14.6): the same
    pipeline function called under
    `kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False))` in a fresh process of
-   that python, --baseline-reps times. use_venv=False runs every task with that python; the
-   components' bootstrap `pip install kfp==2.14.6 --no-deps` then finds kfp installed and needs no
+   that python (bench/kfplocal.py), --baseline-reps times. use_venv=False runs every task with
+   that python; the components' bootstrap `pip install kfp==2.14.6 --no-deps` then finds kfp installed and needs no
    network. (--kfp-local-venv selects use_venv=True: a new venv per task, which downloads kfp from
    the package index for every task.)
 Reports both medians (whole-process wall time) and the ratio kfp.local / coracle. Target >= 10x.
@@ -19,15 +19,14 @@ Reports both medians (whole-process wall time) and the ratio kfp.local / coracle
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
+import kfplocal  # noqa: E402
 
 TARGET_RATIO = 10.0
 CHAIN_LENGTH = 20
@@ -36,75 +35,6 @@ EXPECTED_OUTPUT = START + CHAIN_LENGTH
 PIPELINE_SOURCE = os.path.join(benchlib.PIPELINES_DIR, "python_chain.py")
 PIPELINE_YAML = os.path.join(benchlib.PIPELINES_DIR, "python_chain.yaml")
 PIPELINE_FUNCTION = "python_chain"
-
-# Runs inside --kfp-python: argv = module path, function name, pipeline root, use_venv, result file.
-KFP_LOCAL_DRIVER = r'''
-import importlib.util
-import json
-import sys
-import time
-
-process_start = time.perf_counter()
-from kfp import local
-
-module_path, function_name, pipeline_root, use_venv, result_path = sys.argv[1:6]
-spec = importlib.util.spec_from_file_location("bench_pipeline", module_path)
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-local.init(
-    runner=local.SubprocessRunner(use_venv=use_venv == "true"),
-    pipeline_root=pipeline_root,
-)
-start = time.perf_counter()
-task = getattr(module, function_name)(start=int(sys.argv[6]))
-pipeline_s = time.perf_counter() - start
-outputs = getattr(task, "outputs", None)
-with open(result_path, "w") as handle:
-    json.dump(
-        {
-            "pipeline_s": pipeline_s,
-            "setup_s": start - process_start,
-            "outputs": outputs,
-        },
-        handle,
-        default=str,
-    )
-'''
-
-
-def run_kfp_local(python, use_venv, scratch, rep):
-    """One kfp.local run in a fresh process; returns (process wall s, driver report)."""
-    workdir = os.path.join(scratch, f"kfp-local-{rep}")
-    os.makedirs(workdir)
-    driver = os.path.join(scratch, "kfp_local_driver.py")
-    if not os.path.exists(driver):
-        with open(driver, "w") as handle:
-            handle.write(KFP_LOCAL_DRIVER)
-    result_path = os.path.join(workdir, "result.json")
-    log_path = os.path.join(workdir, "log.txt")
-    command = [
-        python,
-        driver,
-        PIPELINE_SOURCE,
-        PIPELINE_FUNCTION,
-        os.path.join(workdir, "local_outputs"),
-        "true" if use_venv else "false",
-        result_path,
-        str(START),
-    ]
-    start = time.perf_counter()
-    with open(log_path, "w") as log:
-        completed = subprocess.run(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
-    wall = time.perf_counter() - start
-    if completed.returncode != 0 or not os.path.exists(result_path):
-        with open(log_path) as log:
-            tail = "\n".join(log.read().splitlines()[-30:])
-        raise benchlib.BenchError(
-            f"kfp.local baseline run failed (exit {completed.returncode}):\n{tail}"
-        )
-    with open(result_path) as handle:
-        report = json.load(handle)
-    return wall, report
 
 
 def check_coracle_output(result):
@@ -124,15 +54,7 @@ def check_coracle_output(result):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     benchlib.add_common_arguments(parser, default_reps=5)
-    parser.add_argument("--kfp-python", help="python with kfp 2.14.6, for the kfp.local baseline")
-    parser.add_argument(
-        "--baseline-reps", type=int, default=3, help="timed kfp.local runs (default: 3)"
-    )
-    parser.add_argument(
-        "--kfp-local-venv",
-        action="store_true",
-        help="kfp.local with SubprocessRunner(use_venv=True) (needs the package index)",
-    )
+    kfplocal.add_kfp_local_arguments(parser, default_baseline_reps=3)
     parser.add_argument(
         "--recompile",
         action="store_true",
@@ -201,7 +123,10 @@ def main():
             runner = f"SubprocessRunner(use_venv={args.kfp_local_venv})"
             print(f"kfp.local: {python} (kfp {kfp_version}), {runner}")
             for rep in range(args.baseline_reps):
-                wall, report = run_kfp_local(python, args.kfp_local_venv, scratch, rep)
+                wall, report = kfplocal.run_kfp_local(
+                    python, args.kfp_local_venv, scratch, rep,
+                    PIPELINE_SOURCE, PIPELINE_FUNCTION, {"start": START},
+                )
                 outputs = report.get("outputs")
                 baseline_samples.append(wall)
                 baseline_pipeline_samples.append(report["pipeline_s"])

@@ -6,7 +6,7 @@ The pipeline (bench/pipelines/python_fanout.py, compiled to python_fanout.yaml n
 image python:3.11, caching off). One untimed warm-up run warms the managed Python environment,
 then --reps timed runs of `coracle run python_fanout.yaml --output json`.
 
-Memory, per run:
+Memory, per run (measured by bench/memlib.py):
   * coracle_peak_rss_kb: peak RSS of the coracle process itself (VmHWM read from
     /proc/PID/status, polled every --sample-interval seconds; the last value read before exit);
   * largest_process_maxrss_kb: "Maximum resident set size" from `/usr/bin/time -v` (GNU time)
@@ -21,180 +21,16 @@ Memory, per run:
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
+from memlib import gnu_time_usable, measured_run, mib  # noqa: E402
 
 FANOUT = 200
 PIPELINE_SOURCE = os.path.join(benchlib.PIPELINES_DIR, "python_fanout.py")
 PIPELINE_YAML = os.path.join(benchlib.PIPELINES_DIR, "python_fanout.yaml")
-GNU_TIME = "/usr/bin/time"
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def gnu_time_usable():
-    if not os.access(GNU_TIME, os.X_OK):
-        return False
-    with tempfile.NamedTemporaryFile(mode="r") as report:
-        probe = subprocess.run(
-            [GNU_TIME, "-v", "-o", report.name, "true"], capture_output=True, text=True
-        )
-        return probe.returncode == 0 and "Maximum resident set size" in report.read()
-
-
-def process_table():
-    """{pid: (ppid, rss_kb)} for every process readable in /proc."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-        fields = stat[stat.rfind(")") + 2:].split()
-        try:
-            ppid = int(fields[1])
-            rss_pages = int(fields[21])
-        except (IndexError, ValueError):
-            continue
-        table[int(entry)] = (ppid, rss_pages * PAGE_KB)
-    return table
-
-
-def descendants(table, root):
-    children = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        for child in children.get(pid, []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def read_vm_hwm_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-class Sampler(threading.Thread):
-    """Polls /proc while the run lasts: coracle's VmHWM and the RSS sum of its process tree."""
-
-    def __init__(self, root_pid, wrapped, interval):
-        super().__init__(daemon=True)
-        self.root_pid = root_pid
-        self.wrapped = wrapped  # True when root_pid is /usr/bin/time and coracle is its child
-        self.interval = interval
-        self.stop_event = threading.Event()
-        self.coracle_pid = None if wrapped else root_pid
-        self.coracle_hwm_kb = None
-        self.tree_peak_kb = 0
-        self.max_processes = 0
-        self.samples = 0
-
-    def run(self):
-        while not self.stop_event.is_set():
-            table = process_table()
-            tree = descendants(table, self.root_pid)
-            if self.wrapped:
-                if self.coracle_pid is None:
-                    direct = [pid for pid in tree if table[pid][0] == self.root_pid]
-                    self.coracle_pid = direct[0] if direct else None
-                members = tree
-            else:
-                members = [self.root_pid] + tree
-            if self.coracle_pid is not None:
-                hwm = read_vm_hwm_kb(self.coracle_pid)
-                if hwm is not None:
-                    self.coracle_hwm_kb = max(hwm, self.coracle_hwm_kb or 0)
-            total = sum(table[pid][1] for pid in members if pid in table)
-            self.tree_peak_kb = max(self.tree_peak_kb, total)
-            self.max_processes = max(self.max_processes, len(members))
-            self.samples += 1
-            self.stop_event.wait(self.interval)
-
-    def stop(self):
-        self.stop_event.set()
-        self.join()
-
-
-def measured_run(coracle, pipeline, home, extra_args, use_gnu_time, interval, scratch, label, timeout):
-    command = benchlib.coracle_command(coracle, pipeline, extra_args=extra_args)
-    time_report = os.path.join(scratch, f"{label}.time.txt")
-    full_command = [GNU_TIME, "-v", "-o", time_report] + command if use_gnu_time else command
-    stdout_path = os.path.join(scratch, f"{label}.stdout")
-    stderr_path = os.path.join(scratch, f"{label}.stderr")
-    with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
-        start = time.perf_counter()
-        process = subprocess.Popen(
-            full_command, env=benchlib.coracle_env(home), stdout=stdout, stderr=stderr
-        )
-        sampler = Sampler(process.pid, use_gnu_time, interval)
-        sampler.start()
-        timer = threading.Timer(timeout, process.kill)
-        timer.start()
-        try:
-            _, status, rusage = os.wait4(process.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        sampler.stop()
-    with open(stdout_path) as handle:
-        stdout_text = handle.read()
-    with open(stderr_path) as handle:
-        stderr_text = handle.read()
-
-    returncode = process.returncode
-    largest_kb = None
-    source = "os.wait4 ru_maxrss"
-    if use_gnu_time:
-        source = "/usr/bin/time -v"
-        try:
-            with open(time_report) as handle:
-                report = handle.read()
-        except OSError:
-            report = ""
-        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
-        largest_kb = int(match.group(1)) if match else None
-        exit_match = re.search(r"Exit status: (\d+)", report)
-        if exit_match:
-            returncode = int(exit_match.group(1))
-        elif "Command terminated by signal" in report:
-            returncode = returncode or -1
-    else:
-        largest_kb = rusage.ru_maxrss  # kilobytes on Linux
-    result = benchlib.RunResult(command, wall, returncode, stdout_text, stderr_text)
-    memory = {
-        "coracle_peak_rss_kb": sampler.coracle_hwm_kb,
-        "largest_process_maxrss_kb": largest_kb,
-        "largest_process_maxrss_source": source,
-        "tree_peak_rss_kb": sampler.tree_peak_kb,
-        "max_processes_in_tree": sampler.max_processes,
-        "polls": sampler.samples,
-    }
-    return result, memory
-
-
-def mib(kilobytes):
-    return "n/a" if kilobytes is None else f"{kilobytes / 1024:.1f} MiB"
 
 
 def main():
