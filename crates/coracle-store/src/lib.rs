@@ -27,9 +27,13 @@
 //!
 //! This crate knows nothing of HTTP or of KFP's wire shapes; the records are plain structs.
 
+mod catalog;
 mod error;
+pub mod listing;
 mod records;
+mod recurring;
 mod rows;
+mod run_api;
 mod store;
 
 pub use error::Error;

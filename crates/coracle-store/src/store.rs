@@ -149,9 +149,9 @@ type BoundQuery = Query<'static, Sqlite, SqliteArguments>;
 #[derive(Clone, Debug)]
 pub struct Store {
     /// One connection: writes of this process queue here instead of spinning on SQLite's lock.
-    writer: SqlitePool,
+    pub(crate) writer: SqlitePool,
     /// Reads run concurrently with each other and with the writer (WAL).
-    reader: SqlitePool,
+    pub(crate) reader: SqlitePool,
 }
 
 impl Store {
@@ -250,7 +250,7 @@ impl Store {
         self.reader.close().await;
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         // IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so no
         // statement inside can fail on a lock upgrade.
         self.writer.begin_with("BEGIN IMMEDIATE").await

@@ -7,6 +7,7 @@
 mod home;
 mod run_cmd;
 mod runs_cmd;
+mod server_cmd;
 mod view;
 
 use std::path::PathBuf;
@@ -38,6 +39,8 @@ enum Commands {
         #[command(subcommand)]
         command: RunsCommand,
     },
+    /// Serve KFP's REST API (`kfp.Client` works against it) on the data directory.
+    Server(server_cmd::ServerArgs),
     /// Print the logs of a run's tasks.
     Logs {
         /// Run id (a unique prefix is enough).
@@ -220,6 +223,7 @@ fn main() -> ExitCode {
             Commands::Runs {
                 command: RunsCommand::Terminate { run_id },
             } => runs_cmd::terminate(&home, &run_id).await,
+            Commands::Server(args) => server_cmd::run(&home, args).await,
             Commands::Logs { run_id, task } => {
                 runs_cmd::logs(&home, &run_id, task.as_deref()).await
             }

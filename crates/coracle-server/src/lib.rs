@@ -1,0 +1,63 @@
+//! `coracle-server`: KFP's v2beta1 REST API over the Coracle store and orchestrator, so the
+//! standard `kfp.Client` works unchanged. Only this crate knows HTTP and the API's JSON shapes.
+//!
+//! Layout: one module per collection (`pipelines`, `experiments`, `runs`, `recurring`), each
+//! with its routes and wire shapes; `list` turns KFP's list parameters into
+//! `coracle_store::listing` requests; `error` is KFP's `{code, message, details}` body.
+//! The run executor (runs created through the API, resumed after a restart) lives in `runs`;
+//! the recurring-run scheduler in `recurring`.
+
+pub mod error;
+pub mod experiments;
+pub mod list;
+pub mod openapi;
+pub mod pipelines;
+pub mod recurring;
+pub mod runs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use coracle_orchestrator::Orchestrator;
+use coracle_store::Store;
+
+pub use error::ApiError;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub orchestrator: Orchestrator,
+    /// The data directory (runs live under `{home}/runs`).
+    pub home: PathBuf,
+    /// How runs started by the server are carried out (parallelism, capacity, caching).
+    pub run_options: coracle_orchestrator::RunOptions,
+    /// Runs this server drives, for terminate.
+    pub runs: Arc<runs::Registry>,
+}
+
+/// The whole API under `/apis/v2beta1`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(healthz))
+        .merge(pipelines::routes())
+        .merge(experiments::routes())
+        .merge(runs::routes())
+        .merge(recurring::routes())
+        .merge(openapi::routes());
+    Router::new()
+        .nest("/apis/v2beta1", api)
+        .fallback(error::not_found)
+        .with_state(state)
+}
+
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "commit_sha": "",
+        "tag_name": env!("CARGO_PKG_VERSION"),
+        "multi_user": false,
+        "pipeline_store": "database",
+    }))
+}

@@ -1,0 +1,1 @@
+//! Handler tests: the router driven in process, over a store in a temporary directory.
