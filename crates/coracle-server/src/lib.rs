@@ -38,6 +38,23 @@ pub struct AppState {
     pub runs: Arc<runs::Registry>,
 }
 
+impl AppState {
+    pub fn new(
+        store: Store,
+        orchestrator: Orchestrator,
+        home: PathBuf,
+        run_options: coracle_orchestrator::RunOptions,
+    ) -> AppState {
+        AppState {
+            store,
+            orchestrator,
+            home,
+            run_options,
+            runs: Arc::default(),
+        }
+    }
+}
+
 /// The whole API under `/apis/v2beta1`.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()

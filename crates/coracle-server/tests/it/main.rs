@@ -1,1 +1,4 @@
-//! Handler tests: the router driven in process, over a store in a temporary directory.
+//! Handler tests: the router driven in process (no socket), over a real store and executor in
+//! a temporary data directory. One module per collection.
+
+mod common;
