@@ -85,6 +85,7 @@ impl From<coracle_store::Error> for ApiError {
         match &e {
             coracle_store::Error::NotFound { .. } => ApiError::not_found(e.to_string()),
             coracle_store::Error::AlreadyExists { .. } => ApiError::conflict(e.to_string()),
+            coracle_store::Error::InvalidArgument(message) => ApiError::invalid(message.clone()),
             _ => ApiError::internal(e.to_string()),
         }
     }

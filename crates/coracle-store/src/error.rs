@@ -49,4 +49,9 @@ pub enum Error {
     /// A stored value could not be decoded (the database was edited by hand or is corrupt).
     #[error("invalid value in {location}: {reason}")]
     InvalidData { location: String, reason: String },
+
+    /// A bad list argument (unknown sort or filter key, a value of the wrong kind, a malformed
+    /// page token) or another bad request value; the message says what and where.
+    #[error("{0}")]
+    InvalidArgument(String),
 }
