@@ -86,6 +86,9 @@ impl From<coracle_store::Error> for ApiError {
             coracle_store::Error::NotFound { .. } => ApiError::not_found(e.to_string()),
             coracle_store::Error::AlreadyExists { .. } => ApiError::conflict(e.to_string()),
             coracle_store::Error::InvalidArgument(message) => ApiError::invalid(message.clone()),
+            coracle_store::Error::FailedPrecondition(message) => {
+                ApiError::precondition(message.clone())
+            }
             _ => ApiError::internal(e.to_string()),
         }
     }

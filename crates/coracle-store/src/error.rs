@@ -54,4 +54,9 @@ pub enum Error {
     /// page token) or another bad request value; the message says what and where.
     #[error("{0}")]
     InvalidArgument(String),
+
+    /// The request is well formed but the stored state forbids it (deleting a pipeline that
+    /// still has versions); the message says why and what to do.
+    #[error("{0}")]
+    FailedPrecondition(String),
 }

@@ -36,6 +36,9 @@ mod rows;
 mod run_api;
 mod store;
 
+pub use catalog::{
+    DEFAULT_EXPERIMENT_NAME, ExperimentRecord, PipelineRecord, PipelineVersionRecord, Tags,
+};
 pub use error::Error;
 pub use records::{
     ArtifactRecord, CacheEntry, RunRecord, RunState, RunSummary, TaskRecord, TaskState,

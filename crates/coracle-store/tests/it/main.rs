@@ -2,9 +2,11 @@
 //! directory (or in memory).
 
 mod artifacts;
+mod catalog;
 mod common;
 mod concurrency;
 mod latency;
+mod listing;
 mod open;
 mod runs;
 mod tasks;
