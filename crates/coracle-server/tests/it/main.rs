@@ -2,3 +2,6 @@
 //! a temporary data directory. One module per collection.
 
 mod common;
+mod experiments;
+mod listing;
+mod pipelines;
