@@ -4,6 +4,7 @@
 //! Exit codes: 0 the run succeeded (or the command did its job), 1 the run failed or was
 //! canceled, 2 the input was bad (nothing ran).
 
+mod client_cmd;
 mod home;
 mod run_cmd;
 mod runs_cmd;
@@ -32,8 +33,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Run a compiled pipeline (KFP IR as YAML/JSON, or a .zip/.tar.gz package).
-    Run(RunArgs),
+    /// Run a compiled pipeline (KFP IR as YAML/JSON, or a .zip/.tar.gz package); or, with
+    /// submit|list|get|wait, work with the runs of a coracle server.
+    Run(client_cmd::RunCommand),
+    /// Pipelines on a coracle server: upload, list.
+    Pipeline {
+        #[command(subcommand)]
+        command: client_cmd::PipelineCommand,
+    },
+    /// Experiments on a coracle server: create, list.
+    Experiment {
+        #[command(subcommand)]
+        command: client_cmd::ExperimentCommand,
+    },
     /// Look at recorded runs.
     Runs {
         #[command(subcommand)]
@@ -210,7 +222,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let home = home::resolve(cli.home)?;
         match cli.command {
-            Commands::Run(args) => run_cmd::run(&home, args).await,
+            Commands::Run(client_cmd::RunCommand::Local(args)) => run_cmd::run(&home, args).await,
+            Commands::Run(client_cmd::RunCommand::Client(command)) => client_cmd::run(command),
+            Commands::Pipeline { command } => client_cmd::pipeline(command),
+            Commands::Experiment { command } => client_cmd::experiment(command),
             Commands::Runs {
                 command: RunsCommand::List { limit, output },
             } => runs_cmd::list(&home, limit, output).await,

@@ -4,4 +4,5 @@
 mod common;
 mod experiments;
 mod listing;
+mod openapi;
 mod pipelines;

@@ -2,6 +2,7 @@
 //! real processes. Tests whose pipelines hold Python components need a managed Python
 //! environment (PyPI the first time): they run when CORACLE_TEST_PYTHON=1, as in CI.
 
+mod client;
 mod common;
 mod control_flow;
 mod python;
