@@ -4,6 +4,8 @@ lightweight Python component."""
 from kfp import dsl
 
 
+# Coracle runs a Python component with the interpreter its base image names; the test
+# machines have Python 3.11 (the SDK's default image, python:3.9, names one they lack).
 @dsl.component(base_image="python:3.11")
 def add(a: int, b: int) -> int:
     return a + b
