@@ -31,7 +31,7 @@ mod catalog;
 mod error;
 pub mod listing;
 mod records;
-mod recurring;
+pub mod recurring;
 mod rows;
 mod run_api;
 mod store;
