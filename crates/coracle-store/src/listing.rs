@@ -347,33 +347,40 @@ where
         size => size.min(MAX_PAGE_SIZE),
     };
 
-    let direction = if sort.descending { "DESC" } else { "ASC" };
-    let mut query = QueryBuilder::<Sqlite>::new("SELECT ");
-    query.push(table.select);
-    query.push(format_args!(
-        ", {} AS listing_sort_value, {} AS listing_id, (SELECT count(*) FROM {}",
-        sort_column.sql, table.id, table.from
-    ));
-    push_where(&mut query, &conditions, None);
-    query.push(") AS listing_total FROM ");
-    query.push(table.from);
-    let keyset = token
-        .as_ref()
-        .map(|token| keyset_condition(table, sort_column, sort.descending, token));
-    push_where(&mut query, &conditions, keyset.as_ref());
-    query.push(format_args!(
-        " ORDER BY {} {direction}, {} {direction} LIMIT ",
-        sort_column.sql, table.id
-    ));
-    query.push_bind(i64::from(page_size) + 1);
+    // The rows after the token, as index ranges in order (one, or two around the NULLs of a
+    // nullable sort key); the next range is read only when the page is not full.
+    let segments = match &token {
+        Some(token) => keyset_segments(table, sort_column, sort.descending, token),
+        None => vec![None],
+    };
+    let limit = page_size as usize + 1;
+    let mut rows: Vec<SqliteRow> = Vec::new();
+    for (index, segment) in segments.iter().enumerate() {
+        if rows.len() >= limit {
+            break;
+        }
+        let mut query = page_query(
+            "SELECT ",
+            table,
+            sort_column,
+            sort.descending,
+            &conditions,
+            segment.as_ref(),
+            index == 0,
+        );
+        query.push_bind((limit - rows.len()) as i64);
+        let more = query
+            .build()
+            .fetch_all(pool)
+            .await
+            .map_err(|source| query_error(source, table))?;
+        rows.extend(more);
+    }
 
-    let rows = query
-        .build()
-        .fetch_all(pool)
-        .await
-        .map_err(|source| query_error(source, table))?;
-
-    let total_size = match rows.first() {
+    let total_size = match rows
+        .first()
+        .filter(|row| row.try_get_raw("listing_total").is_ok())
+    {
         Some(row) => row
             .try_get::<i64, _>("listing_total")
             .map_err(|source| query_error(source, table))?,
@@ -484,32 +491,83 @@ fn push_where(
     }
 }
 
-/// Rows strictly after the token's row in the order (`sort`, id), with NULLs ordered as SQLite
-/// orders them: first ascending, last descending.
-fn keyset_condition(table: &Table, column: &Column, descending: bool, token: &Token) -> Condition {
+/// `SELECT <select>, <sort>, <id>[, (count over the filter)] FROM <from> WHERE <conditions>
+/// [AND <keyset>] ORDER BY <sort>, <id> LIMIT ` (the caller binds the limit).
+fn page_query(
+    select: &'static str,
+    table: &Table,
+    sort_column: &Column,
+    descending: bool,
+    conditions: &[Condition],
+    keyset: Option<&Condition>,
+    with_total: bool,
+) -> QueryBuilder<Sqlite> {
+    let direction = if descending { "DESC" } else { "ASC" };
+    let mut query = QueryBuilder::<Sqlite>::new(select);
+    query.push(table.select);
+    query.push(format_args!(
+        ", {} AS listing_sort_value, {} AS listing_id",
+        sort_column.sql, table.id
+    ));
+    if with_total {
+        query.push(format_args!(", (SELECT count(*) FROM {}", table.from));
+        push_where(&mut query, conditions, None);
+        query.push(") AS listing_total");
+    }
+    query.push(" FROM ");
+    query.push(table.from);
+    push_where(&mut query, conditions, keyset);
+    query.push(format_args!(
+        " ORDER BY {} {direction}, {} {direction} LIMIT ",
+        sort_column.sql, table.id
+    ));
+    query
+}
+
+/// The rows strictly after the token's row in the order (`sort`, id), as conditions that each
+/// select one index range, in order. NULLs order as SQLite orders them (first ascending, last
+/// descending), so a nullable key has a NULL range and a non-NULL range; keeping them apart
+/// (rather than one condition with OR) keeps every page an index range scan.
+fn keyset_segments(
+    table: &Table,
+    column: &Column,
+    descending: bool,
+    token: &Token,
+) -> Vec<Option<Condition>> {
     let (sql, id) = (column.sql, table.id);
     let after = if descending { "<" } else { ">" };
     let id_bind = Bind::Text(token.last_id.clone());
+    let null_rows = || Condition {
+        sql: format!("{sql} IS NULL"),
+        binds: vec![],
+    };
+    let non_null_rows = || Condition {
+        sql: format!("{sql} IS NOT NULL"),
+        binds: vec![],
+    };
     match &token.last_value {
         Some(value) => {
-            let nulls_after = if descending && column.nullable {
-                format!(" OR {sql} IS NULL")
-            } else {
-                String::new()
-            };
-            Condition {
-                sql: format!("({sql}, {id}) {after} (?, ?){nulls_after}"),
+            let rest = Condition {
+                sql: format!("({sql}, {id}) {after} (?, ?)"),
                 binds: vec![value.clone(), id_bind],
+            };
+            if descending && column.nullable {
+                vec![Some(rest), Some(null_rows())]
+            } else {
+                vec![Some(rest)]
             }
         }
-        None if descending => Condition {
-            sql: format!("{sql} IS NULL AND {id} < ?"),
-            binds: vec![id_bind],
-        },
-        None => Condition {
-            sql: format!("({sql} IS NULL AND {id} > ?) OR {sql} IS NOT NULL"),
-            binds: vec![id_bind],
-        },
+        None => {
+            let rest_of_nulls = Condition {
+                sql: format!("{sql} IS NULL AND {id} {after} ?"),
+                binds: vec![id_bind],
+            };
+            if descending {
+                vec![Some(rest_of_nulls)]
+            } else {
+                vec![Some(rest_of_nulls), Some(non_null_rows())]
+            }
+        }
     }
 }
 
@@ -1277,34 +1335,79 @@ mod tests {
         default_sort: ("created_at", true),
     };
 
-    #[tokio::test]
-    async fn a_page_in_the_default_order_walks_the_index() {
-        let store = store_with_items(20).await;
+    /// The query plans of every page segment, sorted by `column`, after a row whose sort value
+    /// is `last_value`.
+    async fn plans(
+        store: &Store,
+        column: &'static Column,
+        descending: bool,
+        last_value: Option<Bind>,
+    ) -> Vec<String> {
         let token = Token {
             table: "items".into(),
-            sort_key: "created_at".into(),
-            descending: true,
+            sort_key: column.key.into(),
+            descending,
             filter: vec![],
-            last_value: Some(Bind::Text("2030".into())),
+            last_value,
             last_id: "x".into(),
         };
-        let keyset = keyset_condition(&ITEMS, &ITEMS.columns[3], true, &token);
-        let mut query = QueryBuilder::<Sqlite>::new("EXPLAIN QUERY PLAN SELECT id FROM items");
-        push_where(&mut query, &[], Some(&keyset));
-        query.push(" ORDER BY created_at DESC, id DESC LIMIT 10");
-        let plan: Vec<String> = query
-            .build()
-            .fetch_all(&store.reader)
+        let mut plans = Vec::new();
+        for segment in keyset_segments(&ITEMS, column, descending, &token) {
+            let mut query = page_query(
+                "EXPLAIN QUERY PLAN SELECT ",
+                &ITEMS,
+                column,
+                descending,
+                &[],
+                segment.as_ref(),
+                true,
+            );
+            query.push_bind(10_i64);
+            let detail: Vec<String> = query
+                .build()
+                .fetch_all(&store.reader)
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>("detail"))
+                .collect();
+            plans.push(detail.join("\n"));
+        }
+        plans
+    }
+
+    #[tokio::test]
+    async fn every_page_is_an_index_range() {
+        let store = store_with_items(20).await;
+        sqlx::query("CREATE INDEX items_by_size ON items (size, id)")
+            .execute(&store.writer)
             .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get::<String, _>("detail"))
-            .collect();
-        let plan = plan.join("\n");
-        assert!(
-            plan.contains("USING COVERING INDEX items_by_created_at"),
-            "{plan}"
-        );
-        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+            .unwrap();
+        let created_at = &ITEMS.columns[3];
+        let size = &ITEMS.columns[2];
+        let cases = [
+            (created_at, true, Some(Bind::Text("2030".into())), 1),
+            (created_at, false, Some(Bind::Text("2030".into())), 1),
+            (size, true, Some(Bind::Int(3)), 2),
+            (size, false, Some(Bind::Int(3)), 1),
+            (size, true, None, 1),
+            (size, false, None, 2),
+        ];
+        for (column, descending, last_value, n_segments) in cases {
+            let plans = plans(&store, column, descending, last_value.clone()).await;
+            assert_eq!(plans.len(), n_segments, "{plans:?}");
+            for plan in plans {
+                let what = format!("{} desc={descending} after {last_value:?}", column.key);
+                assert!(
+                    plan.contains("USING COVERING INDEX items_by_"),
+                    "{what}: {plan}"
+                );
+                assert!(
+                    plan.contains("SEARCH items"),
+                    "{what}: a scan, not a range: {plan}"
+                );
+                assert!(!plan.contains("TEMP B-TREE"), "{what}: {plan}");
+            }
+        }
     }
 }
