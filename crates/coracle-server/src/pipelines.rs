@@ -437,9 +437,10 @@ async fn delete_pipeline(
     Path(pipeline_id): Path<String>,
     ApiQuery(query): ApiQuery<DeletePipelineQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    // The spellings of a boolean query parameter KFP's gateway accepts.
     let cascade = match query.cascade.as_deref() {
-        None | Some("") | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
+        None | Some("" | "0" | "f" | "F" | "false" | "False" | "FALSE") => false,
+        Some("1" | "t" | "T" | "true" | "True" | "TRUE") => true,
         Some(other) => {
             return Err(ApiError::invalid(format!(
                 "invalid cascade {other:?}: expected true or false"

@@ -629,12 +629,12 @@ async fn deleting_pipelines_and_versions() {
         "not found",
     );
 
-    // With cascade, versions go too.
+    // With cascade (as Python spells true), versions go too.
     let (_, pipeline) = upload(&server, "/pipelines/upload?name=q", "a.yaml", &yaml).await;
     let id = pipeline["pipeline_id"].as_str().unwrap();
     assert_eq!(
         server
-            .delete(&format!("/pipelines/{id}?cascade=true"))
+            .delete(&format!("/pipelines/{id}?cascade=True"))
             .await,
         (StatusCode::OK, json!({}))
     );
