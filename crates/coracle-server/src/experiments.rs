@@ -9,6 +9,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -67,9 +68,9 @@ pub fn experiment_json(experiment: &ExperimentRecord) -> Value {
 
 async fn create_experiment(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body: ExperimentBody = parse_body("experiment", &body)?;
+    let body: ExperimentBody = parse_body("experiment", body)?;
     if body.display_name.trim().is_empty() {
         return Err(ApiError::invalid(
             "invalid experiment: display_name: missing",

@@ -17,6 +17,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::routing::{get, post};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -170,13 +171,23 @@ pub fn page_json<T>(items_key: &str, page: &Page<T>, item: impl Fn(&T) -> Value)
 }
 
 /// A JSON body into `T`; a 400 names the field at fault (`pipeline.name: invalid type: …`).
-pub(crate) fn parse_body<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, ApiError> {
+/// A body over the size limit is a 413.
+pub(crate) fn parse_body<T: DeserializeOwned>(
+    what: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            format!("invalid {what}: {}", rejection.body_text()),
+        )
+    })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(format!(
             "invalid {what}: the request has no JSON body"
         )));
     }
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    let deserializer = &mut serde_json::Deserializer::from_slice(&body);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
@@ -331,9 +342,9 @@ fn load_spec(source_name: &str, bytes: &[u8]) -> Result<Value, ApiError> {
 
 async fn create_pipeline(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body: PipelineBody = parse_body("pipeline", &body)?;
+    let body: PipelineBody = parse_body("pipeline", body)?;
     let pipeline = new_pipeline(body, "pipeline")?;
     state.store.insert_pipeline(&pipeline, None).await?;
     Ok(Json(pipeline_json(&pipeline)))
@@ -341,9 +352,9 @@ async fn create_pipeline(
 
 async fn create_pipeline_and_version(
     State(state): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body: CreatePipelineAndVersionBody = parse_body("request", &body)?;
+    let body: CreatePipelineAndVersionBody = parse_body("request", body)?;
     let pipeline = new_pipeline(
         body.pipeline
             .ok_or_else(|| ApiError::invalid("invalid request: pipeline: missing"))?,
@@ -456,9 +467,9 @@ async fn delete_pipeline(
 async fn create_version(
     State(state): State<AppState>,
     Path(pipeline_id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body: VersionBody = parse_body("pipeline_version", &body)?;
+    let body: VersionBody = parse_body("pipeline_version", body)?;
     if !body.pipeline_id.is_empty() && body.pipeline_id != pipeline_id {
         return Err(ApiError::invalid(format!(
             "invalid pipeline_version.pipeline_id {:?}: the path names pipeline {pipeline_id:?}",

@@ -367,6 +367,22 @@ async fn uploads_over_32_mib_are_413() {
         StatusCode::PAYLOAD_TOO_LARGE,
         "larger than 32 MiB",
     );
+    // A whole request over the limit, upload or JSON, is refused the same way.
+    big.resize(34 << 20, b'x');
+    let response = upload(&server, "/pipelines/upload?name=big", "big.yaml", &big).await;
+    assert_error(
+        &response,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "larger than 32 MiB",
+    );
+    let description = "x".repeat(33 << 20);
+    let response = server
+        .post(
+            "/pipelines",
+            json!({"name": "big", "description": description}),
+        )
+        .await;
+    assert_error(&response, StatusCode::PAYLOAD_TOO_LARGE, "invalid pipeline");
     assert_eq!(pipeline_count(&server).await, 0);
 }
 
