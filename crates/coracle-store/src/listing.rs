@@ -35,12 +35,18 @@
 //! page.try_map(ExperimentRecord::try_from)
 //! ```
 //!
-//! The statement is `SELECT <select>, <sort> , <id>, (SELECT count(*) FROM <from> WHERE
+//! The statement is `SELECT <select>, <sort>, <id>, (SELECT count(*) FROM <from> WHERE
 //! <scope and filter>) FROM <from> WHERE <scope and filter> AND (<sort>, <id>) < (?, ?) ORDER BY
 //! <sort> DESC, <id> DESC LIMIT page_size + 1`: with an index on `(<sort column>, <id>)` (and
 //! one that serves the count under the usual filters) a page reads `page_size + 1` index
 //! entries plus the count. Predicates become `=`, `!=`, `<`, `<=`, `>`, `>=`, `IN (…)` and
 //! `LIKE '%…%'` (wildcards escaped; ASCII case-insensitive) with bound parameters.
+//!
+//! Indexes are the collection's business: for a filter on `a` sorted by `b`, SQLite walks
+//! either an index on `a` (then sorts the matches) or one on `b` (then skips non-matches);
+//! only `(a, b, <id>)` makes the first page of a large table cheap. A nullable sort key orders
+//! NULLs first ascending and last descending; the page that crosses from one to the other
+//! reads a second index range (a second statement), every other page is one statement.
 //!
 //! A page token holds the sort, the filter and where the page ended; with a token the request's
 //! own sort and filter are ignored, as KFP does. Tokens are URL-safe base64 of JSON.
