@@ -33,7 +33,7 @@ pub mod listing;
 mod records;
 pub mod recurring;
 mod rows;
-mod run_api;
+pub mod run_api;
 mod store;
 
 pub use catalog::{

@@ -8,5 +8,6 @@ mod concurrency;
 mod latency;
 mod listing;
 mod open;
+mod run_api;
 mod runs;
 mod tasks;
