@@ -42,6 +42,8 @@ pub enum Error {
     Internal(String),
     #[error("cannot retry run {run_id}: {why}")]
     NotRetryable { run_id: String, why: String },
+    #[error("cannot resume run {run_id}: {why}")]
+    NotResumable { run_id: String, why: String },
 }
 
 /// How to run: limits and locations.
@@ -172,40 +174,52 @@ impl Orchestrator {
         progress: mpsc::UnboundedSender<Progress>,
         cancel: watch::Receiver<bool>,
     ) -> Result<RunOutcome, Error> {
-        let created_at = Utc::now();
-        let run_id = uuid::Uuid::new_v4().to_string();
-        let pipeline_name = spec.pipeline_info.name.clone();
-        let run_name = options
-            .run_name
-            .clone()
-            .unwrap_or_else(|| format!("{pipeline_name}-{}", created_at.format("%Y%m%d-%H%M%S")));
-        let (pipeline_root, note) = coracle_artifacts::choose_pipeline_root(
-            options.pipeline_root.as_deref(),
-            spec.default_pipeline_root.as_deref(),
-            &options.home.join("artifacts"),
-        );
+        let (mut record, note) = new_run_record(&spec, &arguments, &options);
         if let Some(note) = note {
             let _ = progress.send(Progress::Note(note));
         }
-        let record = RunRecord {
-            run_id,
-            display_name: run_name,
-            pipeline_name,
-            pipeline_spec: serde_json::to_value(&*spec).unwrap_or(Value::Null),
-            parameters: serde_json::to_value(&arguments).unwrap_or(Value::Null),
-            pipeline_root,
-            state: coracle_store::RunState::Running,
-            error: None,
-            outputs: Value::Null,
-            created_at,
-            started_at: Some(created_at),
-            finished_at: None,
-        };
+        record.state = coracle_store::RunState::Running;
+        record.started_at = Some(record.created_at);
         self.execute(
             spec,
             arguments,
             record,
             Resume::default(),
+            Start::Insert,
+            options,
+            progress,
+            cancel,
+        )
+        .await
+    }
+
+    /// Runs a pipeline whose run record someone else wrote (a server, which records the run
+    /// PENDING with fields of its own before it starts): the run becomes RUNNING and goes to
+    /// its end as with [`Orchestrator::run`]. `record` is what [`new_run_record`] made, as
+    /// stored. A spec the engine refuses ends the run FAILED.
+    pub async fn run_record(
+        &self,
+        record: RunRecord,
+        spec: Arc<PipelineSpec>,
+        arguments: BTreeMap<String, Value>,
+        options: RunOptions,
+        progress: mpsc::UnboundedSender<Progress>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<RunOutcome, Error> {
+        self.store
+            .set_run_state(
+                &record.run_id,
+                coracle_store::RunState::Running,
+                None,
+                Utc::now(),
+            )
+            .await?;
+        self.execute(
+            spec,
+            arguments,
+            record,
+            Resume::default(),
+            Start::Recorded,
             options,
             progress,
             cancel,
@@ -242,52 +256,140 @@ impl Orchestrator {
                 ),
             });
         }
-        let spec: PipelineSpec =
-            serde_json::from_value(record.pipeline_spec.clone()).map_err(|e| {
-                Error::Internal(format!(
-                    "the stored spec of run {run_id} cannot be read: {e}"
-                ))
-            })?;
-        let arguments: BTreeMap<String, Value> =
-            serde_json::from_value(record.parameters.clone()).unwrap_or_default();
-        // The latest attempt of each task decides: reuse it, or run it again after it.
-        let mut latest: BTreeMap<String, TaskRecord> = BTreeMap::new();
-        for task in self.store.list_tasks(run_id).await? {
-            if latest
-                .get(&task.task_id)
-                .is_none_or(|t| t.attempt <= task.attempt)
-            {
-                latest.insert(task.task_id.clone(), task);
-            }
-        }
+        let (spec, arguments) = stored_spec(&record)?;
         let mut resume = Resume::default();
-        for (task_id, task) in latest {
-            let succeeded = matches!(
-                task.state,
-                coracle_store::TaskState::Succeeded | coracle_store::TaskState::Cached
-            );
-            match cached_io(&task.outputs).filter(|_| succeeded) {
-                Some(io) => {
-                    resume.reuse.insert(task_id, io);
+        for task in latest_attempts(self.store.list_tasks(run_id).await?) {
+            resume_after(&mut resume, task);
+        }
+        self.continue_run(record, spec, arguments, resume, options, progress, cancel)
+            .await
+    }
+
+    /// Carries on with a run whose driving process stopped without ending it (a server that
+    /// crashed or was stopped): the run must be PENDING, RUNNING or CANCELING. Attempts left
+    /// RUNNING are recorded FAILED (`interrupted`) and run again as new attempts; tasks that
+    /// succeeded keep their outputs and are not run again; tasks that had not started yet
+    /// start under their recorded attempt. A CANCELING run is not carried on: its open tasks
+    /// are recorded CANCELED and the run ends CANCELED.
+    pub async fn resume(
+        &self,
+        run_id: &str,
+        options: RunOptions,
+        progress: mpsc::UnboundedSender<Progress>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<RunOutcome, Error> {
+        let not_resumable = |why: String| Error::NotResumable {
+            run_id: run_id.to_string(),
+            why,
+        };
+        let record = self
+            .store
+            .get_run(run_id)
+            .await?
+            .ok_or_else(|| not_resumable("there is no such run".into()))?;
+        if record.state.is_terminal() {
+            return Err(not_resumable(format!(
+                "it already ended {}",
+                record.state.as_str()
+            )));
+        }
+        let now = Utc::now();
+        let tasks = latest_attempts(self.store.list_tasks(run_id).await?);
+        if record.state == coracle_store::RunState::Canceling {
+            let open: Vec<TaskRecord> = tasks
+                .into_iter()
+                .filter(|t| !t.state.is_terminal())
+                .map(|t| TaskRecord {
+                    state: coracle_store::TaskState::Canceled,
+                    finished_at: Some(now),
+                    ..t
+                })
+                .collect();
+            self.store.upsert_tasks(&open).await?;
+            self.store
+                .set_run_state(run_id, coracle_store::RunState::Canceled, None, now)
+                .await?;
+            return Ok(RunOutcome {
+                run_id: record.run_id,
+                run_name: record.display_name,
+                state: RunState::Canceled,
+                error: None,
+                outputs: Io::default(),
+                failed_task: None,
+            });
+        }
+        let (spec, arguments) = stored_spec(&record)?;
+        let mut resume = Resume::default();
+        let mut interrupted = Vec::new();
+        for task in tasks {
+            let is_dag = spec
+                .components
+                .get(&task.component)
+                .is_some_and(|c| c.dag.is_some());
+            match task.state {
+                // A DAG is only a container: it goes on under the same attempt.
+                coracle_store::TaskState::Running if is_dag => {
+                    resume
+                        .next_attempt
+                        .insert(task.task_id, task.attempt as u32);
                 }
-                None => {
-                    resume.next_attempt.insert(task_id, task.attempt as u32 + 1);
+                coracle_store::TaskState::Running => {
+                    resume
+                        .next_attempt
+                        .insert(task.task_id.clone(), task.attempt as u32 + 1);
+                    interrupted.push(TaskRecord {
+                        state: coracle_store::TaskState::Failed,
+                        error: Some(INTERRUPTED.into()),
+                        finished_at: Some(now),
+                        ..task
+                    });
                 }
+                // Not started, or skipped by a condition (which decides the same again):
+                // the same attempt's row is written over.
+                coracle_store::TaskState::Pending | coracle_store::TaskState::Skipped => {
+                    resume
+                        .next_attempt
+                        .insert(task.task_id, task.attempt as u32);
+                }
+                _ => resume_after(&mut resume, task),
             }
         }
+        self.store.upsert_tasks(&interrupted).await?;
+        self.continue_run(record, spec, arguments, resume, options, progress, cancel)
+            .await
+    }
+
+    /// Marks a stored run RUNNING again and drives it with `resume`.
+    #[allow(clippy::too_many_arguments)]
+    async fn continue_run(
+        &self,
+        record: RunRecord,
+        spec: PipelineSpec,
+        arguments: BTreeMap<String, Value>,
+        resume: Resume,
+        options: RunOptions,
+        progress: mpsc::UnboundedSender<Progress>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<RunOutcome, Error> {
         let record = RunRecord {
             state: coracle_store::RunState::Running,
             error: None,
             ..record
         };
         self.store
-            .set_run_state(run_id, coracle_store::RunState::Running, None, Utc::now())
+            .set_run_state(
+                &record.run_id,
+                coracle_store::RunState::Running,
+                None,
+                Utc::now(),
+            )
             .await?;
         self.execute(
             Arc::new(spec),
             arguments,
             record,
             resume,
+            Start::Recorded,
             options,
             progress,
             cancel,
@@ -302,6 +404,7 @@ impl Orchestrator {
         arguments: BTreeMap<String, Value>,
         record: RunRecord,
         resume: Resume,
+        start: Start,
         options: RunOptions,
         progress: mpsc::UnboundedSender<Progress>,
         mut cancel: watch::Receiver<bool>,
@@ -309,7 +412,6 @@ impl Orchestrator {
         let run_id = record.run_id.clone();
         let run_name = record.display_name.clone();
         let run_dir = options.home.join("runs").join(&run_id);
-        let is_retry = !resume.reuse.is_empty() || !resume.next_attempt.is_empty();
         let config = RunConfig {
             run_id: run_id.clone(),
             run_name: run_name.clone(),
@@ -323,9 +425,33 @@ impl Orchestrator {
             cache_enabled: options.cache_enabled,
             resume,
         };
-        let (mut engine, commands) = Engine::start(Arc::clone(&spec), arguments, config)?;
-        coracle_artifacts::prepare_dirs(&[run_dir.join("tasks").display().to_string()])?;
-        if !is_retry {
+        let started = Engine::start(Arc::clone(&spec), arguments, config)
+            .map_err(Error::from)
+            .and_then(|started| {
+                coracle_artifacts::prepare_dirs(&[run_dir.join("tasks").display().to_string()])?;
+                Ok(started)
+            });
+        let (mut engine, commands) = match (started, start) {
+            (Ok(started), _) => started,
+            (Err(e), Start::Insert) => return Err(e),
+            (Err(e), Start::Recorded) => {
+                // The run is in the store as RUNNING: it must not stay so.
+                let message = match &e {
+                    Error::Engine(e) => format!("cannot run this pipeline: {e}"),
+                    e => format!("internal error: {e}"),
+                };
+                self.store
+                    .set_run_state(
+                        &run_id,
+                        coracle_store::RunState::Failed,
+                        Some(&message),
+                        Utc::now(),
+                    )
+                    .await?;
+                return Err(e);
+            }
+        };
+        if start == Start::Insert {
             self.store.insert_run(&record).await?;
         }
         let _ = progress.send(Progress::RunStarted {
@@ -383,6 +509,98 @@ impl Orchestrator {
             outputs: finished.outputs,
             failed_task: driver.first_failed,
         })
+    }
+}
+
+/// The error of a task attempt that was running when its driving process stopped.
+pub const INTERRUPTED: &str = "interrupted: Coracle stopped while the task ran";
+
+/// Whether [`Orchestrator::execute`] records the run or finds it recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    Insert,
+    Recorded,
+}
+
+/// The record of a new run of `spec`, PENDING, created now, named and rooted as `options`
+/// say: the name defaults to `{pipeline name}-{UTC time}`, the root to the spec's local
+/// default root, else `{home}/artifacts`. The note says when the spec's root was passed over.
+pub fn new_run_record(
+    spec: &PipelineSpec,
+    arguments: &BTreeMap<String, Value>,
+    options: &RunOptions,
+) -> (RunRecord, Option<String>) {
+    let created_at = Utc::now();
+    let pipeline_name = spec.pipeline_info.name.clone();
+    let run_name = options
+        .run_name
+        .clone()
+        .unwrap_or_else(|| format!("{pipeline_name}-{}", created_at.format("%Y%m%d-%H%M%S")));
+    let (pipeline_root, note) = coracle_artifacts::choose_pipeline_root(
+        options.pipeline_root.as_deref(),
+        spec.default_pipeline_root.as_deref(),
+        &options.home.join("artifacts"),
+    );
+    let record = RunRecord {
+        run_id: uuid::Uuid::new_v4().to_string(),
+        display_name: run_name,
+        pipeline_name,
+        pipeline_spec: serde_json::to_value(spec).unwrap_or(Value::Null),
+        parameters: serde_json::to_value(arguments).unwrap_or(Value::Null),
+        pipeline_root,
+        state: coracle_store::RunState::Pending,
+        error: None,
+        outputs: Value::Null,
+        created_at,
+        started_at: None,
+        finished_at: None,
+    };
+    (record, note)
+}
+
+/// The spec and arguments a run was stored with.
+fn stored_spec(record: &RunRecord) -> Result<(PipelineSpec, BTreeMap<String, Value>), Error> {
+    let spec: PipelineSpec = serde_json::from_value(record.pipeline_spec.clone()).map_err(|e| {
+        Error::Internal(format!(
+            "the stored spec of run {} cannot be read: {e}",
+            record.run_id
+        ))
+    })?;
+    let arguments: BTreeMap<String, Value> =
+        serde_json::from_value(record.parameters.clone()).unwrap_or_default();
+    Ok((spec, arguments))
+}
+
+/// The latest attempt of each task of a run, by task id.
+fn latest_attempts(tasks: Vec<TaskRecord>) -> Vec<TaskRecord> {
+    let mut latest: BTreeMap<String, TaskRecord> = BTreeMap::new();
+    for task in tasks {
+        if latest
+            .get(&task.task_id)
+            .is_none_or(|t| t.attempt <= task.attempt)
+        {
+            latest.insert(task.task_id.clone(), task);
+        }
+    }
+    latest.into_values().collect()
+}
+
+/// The latest attempt of a task decides: reuse what it produced when it succeeded (and its
+/// files are still there), else run the task again as the next attempt.
+fn resume_after(resume: &mut Resume, task: TaskRecord) {
+    let succeeded = matches!(
+        task.state,
+        coracle_store::TaskState::Succeeded | coracle_store::TaskState::Cached
+    );
+    match cached_io(&task.outputs).filter(|_| succeeded) {
+        Some(io) => {
+            resume.reuse.insert(task.task_id, io);
+        }
+        None => {
+            resume
+                .next_attempt
+                .insert(task.task_id, task.attempt as u32 + 1);
+        }
     }
 }
 
