@@ -6,3 +6,4 @@ mod experiments;
 mod listing;
 mod openapi;
 mod pipelines;
+mod runs;
