@@ -223,7 +223,7 @@ async fn wait_for_interrupt() {
     }
 }
 
-fn total_memory_bytes() -> u64 {
+pub(crate) fn total_memory_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| {
@@ -277,7 +277,7 @@ fn print_outputs(outputs: &Value) {
 }
 
 /// The `--task-timeout` flags as the orchestrator takes them (a later flag wins).
-fn task_timeouts(flags: &[(Option<String>, std::time::Duration)]) -> TaskTimeouts {
+pub(crate) fn task_timeouts(flags: &[(Option<String>, std::time::Duration)]) -> TaskTimeouts {
     let mut timeouts = TaskTimeouts::default();
     for (task, limit) in flags {
         match task {

@@ -7,5 +7,6 @@ mod common;
 mod control_flow;
 mod python;
 mod runs;
+mod server;
 
 pub use common::*;
