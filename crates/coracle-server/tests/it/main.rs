@@ -6,4 +6,5 @@ mod experiments;
 mod listing;
 mod openapi;
 mod pipelines;
+mod recurring;
 mod runs;

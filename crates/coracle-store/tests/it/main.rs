@@ -8,6 +8,7 @@ mod concurrency;
 mod latency;
 mod listing;
 mod open;
+mod recurring;
 mod run_api;
 mod runs;
 mod tasks;
