@@ -44,13 +44,13 @@ impl ApiError {
     /// The gRPC code KFP puts in `code`.
     pub fn grpc_code(&self) -> u16 {
         match self.status {
-            StatusCode::BAD_REQUEST => 3,
+            StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
             StatusCode::NOT_FOUND => 5,
             StatusCode::CONFLICT => 6,
             StatusCode::FORBIDDEN => 7,
             StatusCode::PAYLOAD_TOO_LARGE => 8,
             StatusCode::PRECONDITION_FAILED => 9,
-            StatusCode::NOT_IMPLEMENTED => 12,
+            StatusCode::NOT_IMPLEMENTED | StatusCode::METHOD_NOT_ALLOWED => 12,
             StatusCode::SERVICE_UNAVAILABLE => 14,
             StatusCode::UNAUTHORIZED => 16,
             _ => 13,

@@ -67,7 +67,36 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/apis/v2beta1", api)
         .fallback(error::not_found)
+        .layer(axum::middleware::map_response(kfp_error_bodies))
         .with_state(state)
+}
+
+/// Answers axum gives by itself (a method a path does not serve, a body over a route's
+/// limit) carry a plain-text or empty body; clients read KFP's error body, so give them one.
+async fn kfp_error_bodies(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let message = match response.status() {
+        _ if is_json => return response,
+        StatusCode::METHOD_NOT_ALLOWED => "this path does not serve that HTTP method",
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than this route accepts",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            "the request body must be JSON (content-type: application/json)"
+        }
+        _ => return response,
+    };
+    let mut answer = ApiError::new(response.status(), message).into_response();
+    if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    answer
 }
 
 async fn healthz() -> axum::Json<serde_json::Value> {

@@ -70,3 +70,22 @@ async fn every_documented_operation_is_routed() {
             .starts_with("no API route")
     );
 }
+
+#[tokio::test]
+async fn answers_the_router_gives_by_itself_carry_the_error_body() {
+    let server = TestServer::start().await;
+    // healthz serves GET only.
+    let (status, body) = server
+        .call(
+            axum::http::Method::DELETE,
+            "/healthz",
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(status, axum::http::StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["code"], 12, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("HTTP method"),
+        "{body}"
+    );
+}
