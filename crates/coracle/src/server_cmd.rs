@@ -2,9 +2,10 @@
 //! out in this process by the same engine as `coracle run`.
 //!
 //! Start: open the store, bind, print `coracle server listening on http://ADDR` on stdout,
-//! then resume the runs an earlier server left unfinished.
+//! resume the runs an earlier server left unfinished, start the recurring-run scheduler.
 //!
-//! Stop (SIGTERM or Ctrl-C): stop accepting requests, stop driving runs and kill their tasks.
+//! Stop (SIGTERM or Ctrl-C): stop accepting requests and the scheduler, stop driving runs and
+//! kill their tasks.
 //! Runs in flight are left RUNNING (`driver = 'server'`): the next start resumes them, keeping
 //! every task that succeeded and running again the attempts that were cut short (recorded
 //! FAILED, `interrupted`). A kill -9 leaves the same state, so both ways of stopping are

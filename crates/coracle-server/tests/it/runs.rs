@@ -747,3 +747,88 @@ fn encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// A server that stops driving its runs (as at shutdown) and starts again: a RUNNING run goes
+/// on without running again what succeeded, the attempt cut short is recorded FAILED and run
+/// again; a run being canceled ends CANCELED without running anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_runs_are_resumed() {
+    let server = TestServer::start().await;
+    let gate = server.dir.path().join("gate");
+    std::fs::create_dir_all(&gate).unwrap();
+    let gate_text = gate.display().to_string();
+    let wait = r#"echo started >> "$0/wait.count"; while [ ! -e "$0/go" ]; do sleep 0.05; done"#;
+    let spec = pipeline(
+        "gated",
+        &[
+            step("once", r#"echo ran >> "$0/once.count""#),
+            Step {
+                after: &["once"],
+                ..step("wait", wait)
+            },
+        ],
+    );
+    let going_on = create(&server, run_body("going on", &spec, &gate_text)).await;
+    let canceled = create(&server, run_body("canceled", &spec, &gate_text)).await;
+    for run_id in [&going_on, &canceled] {
+        wait_for(&server, run_id, "the wait step to run", |run| {
+            run["run_details"]["task_details"]
+                .as_array()
+                .is_some_and(|tasks| {
+                    tasks
+                        .iter()
+                        .any(|t| t["task_id"] == "wait" && t["state"] == "RUNNING")
+                })
+        })
+        .await;
+    }
+    server.state.runs.shutdown().await;
+    assert!(server.state.runs.is_empty());
+    // Let the abandoned attempts end; their results go nowhere.
+    std::fs::write(gate.join("go"), "").unwrap();
+    server.state.store.request_cancel(&canceled).await.unwrap();
+
+    let mut resumed = coracle_server::runs::resume_unfinished(&server.state)
+        .await
+        .unwrap();
+    resumed.sort();
+    let mut expected = vec![going_on.clone(), canceled.clone()];
+    expected.sort();
+    assert_eq!(resumed, expected);
+
+    let run = wait_until_ended(&server, &going_on).await;
+    assert_eq!(run["state"], "SUCCEEDED", "{run:#}");
+    let wait_task = task(&run, "wait");
+    assert_eq!(wait_task["attempt"], 1);
+    assert_eq!(
+        states(&wait_task["state_history"]),
+        ["RUNNING", "FAILED", "RUNNING", "SUCCEEDED"]
+    );
+    assert!(
+        wait_task["state_history"][1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted"),
+        "{wait_task}"
+    );
+    assert_eq!(task(&run, "once")["attempt"], 0);
+
+    let run = wait_until_ended(&server, &canceled).await;
+    assert_eq!(run["state"], "CANCELED", "{run:#}");
+    assert_eq!(
+        states(&run["state_history"]),
+        ["PENDING", "RUNNING", "CANCELING", "CANCELED"]
+    );
+    let wait_task = task(&run, "wait");
+    assert_eq!(wait_task["state"], "CANCELED");
+    assert_eq!(wait_task["attempt"], 0);
+    // Each run's `once` ran once; `wait` started twice for the first run, once for the other.
+    assert_eq!(
+        std::fs::read_to_string(gate.join("once.count")).unwrap(),
+        "ran\nran\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(gate.join("wait.count")).unwrap(),
+        "started\nstarted\nstarted\n"
+    );
+}
