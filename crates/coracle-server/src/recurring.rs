@@ -12,8 +12,8 @@
 //!   first time, one interval after its `start_time` (after its creation when it has none).
 //! - A cron trigger is due at the first time its expression matches strictly after the last
 //!   due time it fired for (or after `start_time`, or after its creation). Expressions have six
-//!   fields, seconds first (`0 30 9 * * 1-5`); five fields are the same with the day of week
-//!   left out (`*`); `@hourly`, `@daily`, `@every 90s` and the other descriptors work too.
+//!   fields, seconds first (`0 30 9 * * 1-5`); five fields are classic cron (minute hour
+//!   day-of-month month day-of-week) and get a seconds field of 0; `@hourly`, `@daily`, `@every 90s` and the other descriptors work too.
 //! - Nothing is due past `end_time`. A trigger with neither schedule fires once, at creation.
 //! - Catching up: a schedule that fell behind (the server was down, or it was disabled for a
 //!   while) fires every due time it missed, oldest first, each run with `scheduled_at` = its due
@@ -109,7 +109,7 @@ enum CronKind {
 impl FromStr for CronExpression {
     type Err = String;
 
-    /// Six fields, seconds first; five fields leave the day of week out (it is `*`); or a
+    /// Six fields, seconds first; five fields are classic cron and get a seconds field of 0; or a
     /// descriptor (`@yearly`, `@annually`, `@monthly`, `@weekly`, `@daily`, `@midnight`,
     /// `@hourly`, `@every 1h30m`). Times are UTC.
     fn from_str(text: &str) -> Result<CronExpression, String> {
@@ -140,12 +140,12 @@ impl FromStr for CronExpression {
                 let fields: Vec<&str> = trimmed.split_whitespace().collect();
                 match fields.len() {
                     6 => fields.join(" "),
-                    // The day of week is optional and defaults to `*`.
-                    5 => format!("{} *", fields.join(" ")),
+                    // Classic five-field cron: due at second 0.
+                    5 => format!("0 {}", fields.join(" ")),
                     n => {
                         return Err(format!(
                             "{trimmed:?} has {n} fields; expected 6 (second minute hour \
-                             day-of-month month day-of-week), or 5 without the day of week"
+                             day-of-month month day-of-week), or 5 without the seconds"
                         ));
                     }
                 }
@@ -1074,7 +1074,7 @@ mod tests {
     }
 
     #[test]
-    fn cron_has_seconds_first_and_five_fields_leave_out_the_day_of_week() {
+    fn cron_has_seconds_first_and_five_fields_are_classic_cron() {
         // 09:30:15 on weekdays.
         let weekdays = cron("15 30 9 * * 1-5");
         assert_eq!(
@@ -1085,10 +1085,15 @@ mod tests {
                 "2024-05-08T09:30:15Z"
             ]
         );
-        // Five fields: second minute hour day-of-month month; `0 0 9 * *` is daily at 09:00:00.
+        // Five fields: classic cron at second 0; `30 9 * * *` is daily at 09:30:00 and
+        // `*/5 * * * *` every five minutes.
         assert_eq!(
-            next_n(&cron("0 0 9 * *"), "2024-05-01T10:00:00Z", 2),
-            ["2024-05-02T09:00:00Z", "2024-05-03T09:00:00Z"]
+            next_n(&cron("30 9 * * *"), "2024-05-01T10:00:00Z", 2),
+            ["2024-05-02T09:30:00Z", "2024-05-03T09:30:00Z"]
+        );
+        assert_eq!(
+            next_n(&cron("*/5 * * * *"), "2024-05-01T10:01:00Z", 2),
+            ["2024-05-01T10:05:00Z", "2024-05-01T10:10:00Z"]
         );
         // Every 20 seconds; `?` is `*`; names work.
         assert_eq!(
@@ -1130,7 +1135,7 @@ mod tests {
             ("0 0 0 * * * 2024", "has 7 fields"),
             ("61 * * * * *", "the second field \"61\" is invalid (0-59)"),
             ("0 0 25 * * *", "the hour field \"25\" is invalid (0-23)"),
-            ("0 0 0 * 13", "the month field \"13\""),
+            ("0 0 * 13 *", "the month field \"13\""),
             ("a b c d e f", "the second field \"a\""),
             ("@fortnightly", "unknown descriptor"),
             ("@every", "needs a duration"),
