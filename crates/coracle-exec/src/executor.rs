@@ -71,6 +71,8 @@ struct Inner {
     next_task_id: AtomicU64,
     shut_down: AtomicBool,
     interpreters: Mutex<HashMap<String, Slot<Interpreter>>>,
+    /// Image → the interpreter its environments are built from, once found usable.
+    image_interpreters: Mutex<HashMap<String, String>>,
     envs: Mutex<HashMap<(String, EnvRequest), Slot<PythonEnv>>>,
     zygotes: Mutex<HashMap<PathBuf, Slot<Option<Arc<Zygote>>>>>,
 }
@@ -117,6 +119,7 @@ impl ProcessExecutor {
                 next_task_id: AtomicU64::new(1),
                 shut_down: AtomicBool::new(false),
                 interpreters: Mutex::new(HashMap::new()),
+                image_interpreters: Mutex::new(HashMap::new()),
                 envs: Mutex::new(HashMap::new()),
                 zygotes: Mutex::new(HashMap::new()),
             }),
@@ -252,17 +255,35 @@ impl ProcessExecutor {
         vars
     }
 
-    fn interpreter_name(&self, image: &str) -> String {
+    /// The interpreter for `image`: the one given in the options; else `python3.X` for a
+    /// `python:3.X` image when it is on `PATH` and runs (a version manager's shim may be on
+    /// `PATH` for a version that is not installed); else `python3`, with a note in the task's
+    /// log saying which version stands in for the image's.
+    async fn interpreter_name(&self, image: &str, sink: &mut LogSink) -> String {
         if let Some(interpreter) = &self.inner.python.interpreter {
             return interpreter.display().to_string();
         }
+        if let Some(name) = lock(&self.inner.image_interpreters).get(image) {
+            return name.clone();
+        }
+        let mut chosen = "python3".to_string();
         if let Some((3, minor)) = python_version_of_image(image) {
             let versioned = format!("python3.{minor}");
             if pyenv::find_on_path(&versioned).is_some() {
-                return versioned;
+                match self.interpreter(&versioned).await {
+                    Ok(_) => chosen = versioned,
+                    Err(e) => sink.note(&format!(
+                        "coracle: {versioned} (for image {image}) does not run here ({e}); using python3"
+                    )),
+                }
+            } else {
+                sink.note(&format!(
+                    "coracle: no {versioned} on PATH for image {image}; using python3"
+                ));
             }
         }
-        "python3".to_string()
+        lock(&self.inner.image_interpreters).insert(image.to_string(), chosen.clone());
+        chosen
     }
 
     async fn python_env(
@@ -275,7 +296,7 @@ impl ProcessExecutor {
         if let Some(path) = &inner.python.use_env {
             return pyenv::existing_env(path);
         }
-        let interpreter_name = self.interpreter_name(&task.image);
+        let interpreter_name = self.interpreter_name(&task.image, sink).await;
         let slot = lock(&inner.envs)
             .entry((interpreter_name.clone(), request.clone()))
             .or_default()

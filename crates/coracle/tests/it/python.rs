@@ -246,3 +246,26 @@ fn python_resource_requests_keep_big_tasks_apart() {
         );
     }
 }
+
+#[test]
+fn python_an_image_version_without_its_interpreter_runs_on_python3_and_says_so() {
+    if !python_enabled(
+        "python_an_image_version_without_its_interpreter_runs_on_python3_and_says_so",
+    ) {
+        return;
+    }
+    // No machine has python3.99: the tasks run on python3, and their logs say so.
+    let home = Home::new();
+    let text = std::fs::read_to_string(pipeline("add_chain.yaml"))
+        .unwrap()
+        .replace("image: python:3.11", "image: python:3.99");
+    let file = home.dir.path().join("add_chain_py399.yaml");
+    std::fs::write(&file, text).unwrap();
+    let (code, result, stderr) = home.run(file.to_str().unwrap(), &["-p", "a=2", "-p", "b=3"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(result["outputs"]["parameters"]["Output"], json!(10));
+    assert!(
+        stderr.contains("no python3.99 on PATH for image python:3.99; using python3"),
+        "{stderr}"
+    );
+}
