@@ -201,6 +201,16 @@ impl Store {
                 path: path.to_owned(),
                 source,
             })?;
+        // Query planner statistics, refreshed where the tables changed much since they were
+        // gathered (bounded work: a sample of each index). Without them SQLite can pick an
+        // index that matches a filter over one that gives the sort order, and sort thousands of
+        // rows for a page of a hundred.
+        if let Err(e) = sqlx::raw_sql("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
+            .execute(&mut *connection)
+            .await
+        {
+            tracing::warn!(path = %path.display(), "could not refresh query statistics: {e}");
+        }
         drop(connection);
         tracing::debug!(path = %path.display(), "opened metadata store");
         Ok(Store { writer, reader })
