@@ -729,6 +729,16 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Result<Json<Value
         })?
     };
     let request = NewRecurringRun::from_json(&body)?;
+    // A run it could not start is refused now, not at every firing.
+    crate::runs::check_new_run(&state, &request.run)
+        .await
+        .map_err(|error| {
+            let message = match error.message.strip_prefix("invalid run") {
+                Some(rest) => format!("invalid recurring_run{rest}"),
+                None => error.message,
+            };
+            ApiError::new(error.status, message)
+        })?;
     let now = Utc::now();
     if let Schedule::Cron(cron) = &request.trigger.schedule {
         if cron.next_after(now.timestamp()).is_none() {

@@ -404,7 +404,18 @@ impl NewRun {
 /// (a bad one is a 400 and nothing is stored), records the run PENDING with `driver =
 /// 'server'` in its experiment, and hands it to the orchestrator, which makes it RUNNING.
 /// Returns the run as `GET /runs/{id}` shows it.
-pub async fn create_run(state: &AppState, request: NewRun) -> Result<Value, ApiError> {
+/// Checks that `request` could run now (its spec or version, parameters, pipeline root, and
+/// what the engine supports), storing nothing: what a recurring run is checked with when it is
+/// created, so that a bad one is refused then rather than failing at every firing.
+pub async fn check_new_run(state: &AppState, request: &NewRun) -> Result<(), ApiError> {
+    prepare(state, request).await.map(|_| ())
+}
+
+/// The submitted spec as given, the parsed spec and the resolved arguments of `request`.
+async fn prepare(
+    state: &AppState,
+    request: &NewRun,
+) -> Result<(Value, Arc<PipelineSpec>, BTreeMap<String, Value>), ApiError> {
     let spec_value = match &request.source {
         PipelineSource::Spec(value) => value.clone(),
         PipelineSource::Version {
@@ -441,7 +452,11 @@ pub async fn create_run(state: &AppState, request: NewRun) -> Result<Value, ApiE
     }
     let spec = Arc::new(spec);
     check_runnable(state, &spec, &arguments)?;
+    Ok((spec_value, spec, arguments))
+}
 
+pub async fn create_run(state: &AppState, request: NewRun) -> Result<Value, ApiError> {
+    let (spec_value, spec, arguments) = prepare(state, &request).await?;
     let experiment_id = match &request.experiment_id {
         Some(id) => id.clone(),
         None => state.store.default_experiment_id().await?,

@@ -200,7 +200,9 @@ async fn create_get_list_disable_enable_and_delete() {
     request["no_catchup"] = json!(true);
     request["service_account"] = json!("robot");
     request["runtime_config"] = json!({"parameters": {"n": 1}, "pipeline_root": "/tmp/hourly"});
-    let created = create(&server, request).await;
+    request["pipeline_spec"]["root"]["inputDefinitions"] =
+        json!({"parameters": {"n": {"parameterType": "NUMBER_INTEGER"}}});
+    let created = create(&server, request.clone()).await;
     let hourly = id_of(&created);
     assert_eq!(created["display_name"], "hourly");
     assert_eq!(created["description"], "made by a test");
@@ -218,7 +220,7 @@ async fn create_get_list_disable_enable_and_delete() {
         created["runtime_config"],
         json!({"parameters": {"n": 1}, "pipeline_root": "/tmp/hourly"})
     );
-    assert_eq!(created["pipeline_spec"], spec("quick", "true"));
+    assert_eq!(created["pipeline_spec"], request["pipeline_spec"]);
     assert_eq!(created["created_at"], created["updated_at"]);
     assert!(created.get("error").is_none(), "{created}");
     // No experiment given: the Default experiment, as for runs.
@@ -446,6 +448,18 @@ async fn bad_requests_are_refused_with_what_is_wrong_and_store_nothing() {
             "invalid recurring run: expected a JSON object",
         ),
         (Value::Null, "invalid recurring run: expected a JSON object"),
+        // The run it would start is checked when it is made, not at every firing.
+        (
+            with("runtime_config", json!({"parameters": {"nope": 1}})),
+            "invalid recurring_run.runtime_config.parameters",
+        ),
+        (
+            with(
+                "pipeline_spec",
+                json!({"pipelineInfo": {"name": "x"}, "root": 3}),
+            ),
+            "pipeline_spec",
+        ),
     ];
     for (request, expected) in cases {
         let (status, error) = server.post("/recurringruns", request.clone()).await;
