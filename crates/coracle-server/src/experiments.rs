@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 use coracle_store::ExperimentRecord;
 use coracle_store::run_api::StorageState;
 use serde::Deserialize;
@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use crate::list::{ApiQuery, ListParams, split_action};
 use crate::pipelines::{page_json, parse_body};
+use crate::wire::api_time;
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -45,10 +46,6 @@ struct ExperimentBody {
     namespace: String,
 }
 
-fn timestamp(time: &DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
 /// `V2beta1Experiment`. An experiment without runs has `last_run_created_at` at the Unix
 /// epoch, as KFP shows it.
 pub fn experiment_json(experiment: &ExperimentRecord) -> Value {
@@ -56,13 +53,13 @@ pub fn experiment_json(experiment: &ExperimentRecord) -> Value {
         "experiment_id": experiment.experiment_id,
         "display_name": experiment.display_name,
         "description": experiment.description,
-        "created_at": timestamp(&experiment.created_at),
+        "created_at": api_time(&experiment.created_at),
         "namespace": experiment.namespace,
         "storage_state": experiment.storage_state.as_str(),
         "last_run_created_at": experiment
             .last_run_created_at
             .as_ref()
-            .map_or_else(|| "1970-01-01T00:00:00Z".to_owned(), timestamp),
+            .map_or_else(|| "1970-01-01T00:00:00Z".to_owned(), api_time),
     })
 }
 

@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod pipelines;
 pub mod recurring;
 pub mod runs;
+pub mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;

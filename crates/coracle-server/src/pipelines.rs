@@ -20,7 +20,7 @@ use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::routing::{get, post};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::Utc;
 use coracle_store::listing::Page;
 use coracle_store::{PipelineRecord, PipelineVersionRecord, Tags};
 use serde::Deserialize;
@@ -28,6 +28,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::list::{ApiQuery, ListParams};
+use crate::wire::api_time;
 use crate::{ApiError, AppState};
 
 /// Largest pipeline file an upload may carry.
@@ -107,10 +108,6 @@ struct CreatePipelineAndVersionBody {
     pipeline_version: Option<VersionBody>,
 }
 
-fn timestamp(time: &DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
 /// `V2beta1Pipeline`.
 pub fn pipeline_json(pipeline: &PipelineRecord) -> Value {
     let mut body = json!({
@@ -118,7 +115,7 @@ pub fn pipeline_json(pipeline: &PipelineRecord) -> Value {
         "name": pipeline.name,
         "display_name": pipeline.display_name,
         "description": pipeline.description,
-        "created_at": timestamp(&pipeline.created_at),
+        "created_at": api_time(&pipeline.created_at),
         "namespace": pipeline.namespace,
     });
     if !pipeline.tags.is_empty() {
@@ -135,7 +132,7 @@ pub fn version_json(version: &PipelineVersionRecord, spec: Option<&Value>) -> Va
         "name": version.name,
         "display_name": version.display_name,
         "description": version.description,
-        "created_at": timestamp(&version.created_at),
+        "created_at": api_time(&version.created_at),
         "code_source_url": version.code_source_url,
     });
     if !version.package_url.is_empty() {

@@ -38,7 +38,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use coracle_store::Store;
 use coracle_store::recurring::{RecurringRunMode, RecurringRunRecord, RecurringRunSchedule};
 use croner::parser::{CronParser, Seconds, Year};
@@ -48,6 +48,7 @@ use tokio::task::JoinHandle;
 
 use crate::list::{ApiQuery, ListParams, split_action};
 use crate::runs::{NewRun, PipelineSource};
+use crate::wire::{api_time, field, kind_of};
 use crate::{ApiError, AppState};
 
 /// How often the scheduler looks for due schedules.
@@ -980,18 +981,7 @@ pub fn recurring_run_json(record: &RecurringRunRecord) -> Value {
     body
 }
 
-fn api_time(time: &DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
 // ---- reading request bodies -----------------------------------------------------------------
-
-/// The first of `names` present and not null.
-fn field<'a>(object: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
-    names
-        .iter()
-        .find_map(|name| object.get(*name).filter(|value| !value.is_null()))
-}
 
 /// An int64 as the API carries it: a JSON number or a decimal string.
 fn int64(value: &Value) -> Result<i64, String> {
@@ -1037,17 +1027,6 @@ fn time_field(
             names[0],
             kind_of(other)
         )),
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

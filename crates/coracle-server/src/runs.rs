@@ -24,7 +24,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use base64::Engine as _;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use coracle_orchestrator::Progress;
 use coracle_spec::PipelineSpec;
 use coracle_store::run_api::{
@@ -36,6 +36,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::list::{ApiQuery, ListParams, split_action};
+use crate::wire::{api_time, field, kind_of};
 use crate::{ApiError, AppState};
 
 /// The largest artifact file `…:read` returns.
@@ -885,9 +886,9 @@ fn summary_json(item: &ApiRunSummary) -> Value {
             "pipeline_root": run.pipeline_root,
         },
         "service_account": api.service_account,
-        "created_at": time(&run.created_at),
+        "created_at": api_time(&run.created_at),
         // A run that no schedule fired was meant to start when it was made.
-        "scheduled_at": time(&api.scheduled_at.unwrap_or(run.created_at)),
+        "scheduled_at": api_time(&api.scheduled_at.unwrap_or(run.created_at)),
         "state": run.state.as_str(),
     });
     if let Some(experiment_id) = &api.experiment_id {
@@ -900,7 +901,7 @@ fn summary_json(item: &ApiRunSummary) -> Value {
         });
     }
     if let Some(finished_at) = &run.finished_at {
-        body["finished_at"] = json!(time(finished_at));
+        body["finished_at"] = json!(api_time(finished_at));
     }
     if let Some(error) = run_error(run.state, run.error.as_deref()) {
         body["error"] = error;
@@ -925,7 +926,7 @@ fn status_json(code: u16, message: &str) -> Value {
 
 fn history_json(change: &RunStateChange) -> Value {
     let mut entry = json!({
-        "update_time": time(&change.at),
+        "update_time": api_time(&change.at),
         "state": change.state.as_str(),
     });
     if let Some(error) = run_error(change.state, change.error.as_deref()) {
@@ -972,7 +973,7 @@ fn task_details(
                 "run_id": run.run_id,
                 "task_id": task.task_id,
                 "display_name": task.name,
-                "create_time": time(&create_time),
+                "create_time": api_time(&create_time),
                 "state": task_state(task.state),
                 "inputs": artifact_lists(&task.inputs, uri_ids),
                 "outputs": artifact_lists(&task.outputs, uri_ids),
@@ -982,10 +983,10 @@ fn task_details(
                 "attempt": task.attempt,
             });
             if let Some(started_at) = &task.started_at {
-                detail["start_time"] = json!(time(started_at));
+                detail["start_time"] = json!(api_time(started_at));
             }
             if let Some(finished_at) = &task.finished_at {
-                detail["end_time"] = json!(time(finished_at));
+                detail["end_time"] = json!(api_time(finished_at));
             }
             if let (Some(error), TaskState::Failed) = (&task.error, task.state) {
                 detail["error"] = status_json(CODE_UNKNOWN, error);
@@ -1027,10 +1028,11 @@ fn task_state(state: TaskState) -> &'static str {
 fn task_history(task: &TaskRecord) -> Vec<Value> {
     let mut history = Vec::new();
     if let Some(started_at) = &task.started_at {
-        history.push(json!({"update_time": time(started_at), "state": "RUNNING"}));
+        history.push(json!({"update_time": api_time(started_at), "state": "RUNNING"}));
     }
     if let Some(finished_at) = &task.finished_at {
-        let mut entry = json!({"update_time": time(finished_at), "state": task_state(task.state)});
+        let mut entry =
+            json!({"update_time": api_time(finished_at), "state": task_state(task.state)});
         if let (Some(error), TaskState::Failed) = (&task.error, task.state) {
             entry["error"] = status_json(CODE_UNKNOWN, error);
         }
@@ -1057,18 +1059,7 @@ fn artifact_lists(io: &Value, uri_ids: &HashMap<&str, &str>) -> Value {
     Value::Object(lists)
 }
 
-fn time(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-}
-
 // ---- reading request bodies -----------------------------------------------------------------
-
-/// The first of `names` present and not null.
-fn field<'a>(object: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
-    names
-        .iter()
-        .find_map(|name| object.get(*name).filter(|value| !value.is_null()))
-}
 
 fn string_field(
     object: &Map<String, Value>,
@@ -1083,17 +1074,6 @@ fn string_field(
             names[0],
             kind_of(other)
         ))),
-    }
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 
