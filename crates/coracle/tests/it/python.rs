@@ -182,7 +182,9 @@ fn python_a_failing_task_fails_the_run_and_stops_its_siblings() {
         result["error"].as_str().unwrap().contains("explode"),
         "{result}"
     );
-    assert_eq!(processes_matching("sleep 30"), Vec::<String>::new());
+    // The exact argv `sleep 30` (arguments end with a space in `processes_matching`), not the
+    // `sleep 300` of some other test suite running on the machine.
+    assert_eq!(processes_matching("sleep 30 "), Vec::<String>::new());
     let run_id = result["run_id"].as_str().unwrap();
     let run = home.get(run_id);
     assert_eq!(task(&run, "explode")["state"], "FAILED");
