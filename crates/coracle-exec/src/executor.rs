@@ -153,6 +153,7 @@ impl ProcessExecutor {
             source,
         })?;
         let mut sink = LogSink::new(task.task_key.clone(), file, inner.log_lines.clone());
+        sink.set_redactions(&task.redact);
         let started = match self.plan(&task, &mut sink).await {
             Ok(Plan::Host { argv, env }) => self.spawn_host(&task, &argv, &env, None).await,
             Ok(Plan::Kfp { env, bootstrap }) => self.start_kfp(&task, &env, &bootstrap).await,

@@ -32,7 +32,9 @@
 //!   environments under `envs_dir`, built once (atomically, under a file lock) and reused
 //!   without network afterwards; `offline` forbids pip entirely.
 
+mod backend;
 mod bootstrap;
+mod docker;
 mod executor;
 mod guardian;
 mod image;
@@ -41,8 +43,11 @@ mod pyenv;
 mod sys;
 mod zygote;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use backend::{Executor, LaunchedTask, TaskCanceler};
+pub use docker::{DockerCanceler, DockerExecutor, DockerOptions, DockerTask};
 pub use bootstrap::{
     KfpBootstrap, looks_like_kfp_python, parse_kfp_bootstrap, scan_pip_requirements,
 };
@@ -54,7 +59,7 @@ pub use image::{is_python_image, python_version_of_image};
 pub use pyenv::DEFAULT_KFP_VERSION;
 
 /// One task to start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TaskLaunch {
     /// Unique per run, task and attempt; used in messages and log lines.
     pub task_key: String,
@@ -68,6 +73,41 @@ pub struct TaskLaunch {
     pub work_dir: PathBuf,
     /// Created (truncated) at launch; receives stdout and stderr interleaved by line.
     pub log_path: PathBuf,
+    /// Volumes (PVC directories, secret and config-map files, empty dirs, the workspace) the
+    /// task sees at their mount paths.
+    pub mounts: Vec<Mount>,
+    /// Host paths the task reads or writes under their own names (its task directory, the
+    /// pipeline root, input artifacts kept elsewhere). The process backend sees them anyway;
+    /// the Docker backend bind-mounts each at the same path in the container.
+    pub shared_paths: Vec<PathBuf>,
+    /// Limits and requests, and the GPU devices given to the task.
+    pub resources: TaskResources,
+    /// Labels and annotations of the task's pod (`coracle.*` ones are Coracle's own).
+    pub labels: BTreeMap<String, String>,
+    /// Values (secrets) masked as `***` in the task's log and live log lines.
+    pub redact: Vec<String>,
+}
+
+/// A host directory or file that a task sees at `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub source: PathBuf,
+    /// An absolute path inside the task's view of the filesystem.
+    pub target: PathBuf,
+    pub read_only: bool,
+}
+
+/// A task's resource settings, parsed. Requests are what scheduling counts; limits are
+/// enforced by the backends that can (Docker).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskResources {
+    pub cpu_limit_millis: Option<u64>,
+    pub memory_limit_bytes: Option<u64>,
+    pub cpu_request_millis: Option<u64>,
+    pub memory_request_bytes: Option<u64>,
+    /// The GPU devices given to this task (as `nvidia-smi` numbers them); the task's
+    /// environment already has `CUDA_VISIBLE_DEVICES`/`NVIDIA_VISIBLE_DEVICES` set to them.
+    pub gpu_devices: Vec<String>,
 }
 
 /// Which of a task's output streams a line came from.
@@ -137,6 +177,8 @@ pub enum Error {
     Interpreter { interpreter: String, reason: String },
     #[error("use python environment {}: {reason}", path.display())]
     UseEnv { path: PathBuf, reason: String },
+    #[error("use the docker engine: {0}")]
+    Docker(String),
     #[error("start task {task_key}: the executor is shut down")]
     ShutDown { task_key: String },
 }

@@ -19,8 +19,13 @@ pub(crate) struct LogSink {
     pub task_key: String,
     pub file: File,
     pub lines: Option<UnboundedSender<LogLine>>,
+    /// Values (secrets) replaced by `***` wherever they appear in a line.
+    redact: Vec<Vec<u8>>,
     write_failed: bool,
 }
+
+/// What a redacted value reads as in a log.
+pub(crate) const REDACTED: &[u8] = b"***";
 
 impl LogSink {
     pub(crate) fn new(
@@ -32,8 +37,22 @@ impl LogSink {
             task_key,
             file,
             lines,
+            redact: Vec::new(),
             write_failed: false,
         }
+    }
+
+    /// Masks these values in every line written from now on. Empty values are ignored;
+    /// longer values are masked first, so a value containing another is masked whole.
+    pub(crate) fn set_redactions(&mut self, values: &[String]) {
+        let mut redact: Vec<Vec<u8>> = values
+            .iter()
+            .filter(|value| !value.is_empty())
+            .map(|value| value.as_bytes().to_vec())
+            .collect();
+        redact.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        redact.dedup();
+        self.redact = redact;
     }
 
     /// Writes complete lines (each ending in `\n`) to the file and the channel.
@@ -41,6 +60,14 @@ impl LogSink {
         if complete.is_empty() {
             return;
         }
+        if !self.redact.is_empty() {
+            let masked = redact_bytes(complete, &self.redact);
+            return self.emit_plain(stream, &masked);
+        }
+        self.emit_plain(stream, complete);
+    }
+
+    fn emit_plain(&mut self, stream: LogStream, complete: &[u8]) {
         if !self.write_failed
             && let Err(error) = self.file.write_all(complete)
         {
@@ -68,6 +95,29 @@ impl LogSink {
         line.push(b'\n');
         self.emit(LogStream::Stderr, &line);
     }
+}
+
+/// `text` with every occurrence of each of `values` (longest first) replaced by [`REDACTED`].
+pub(crate) fn redact_bytes(text: &[u8], values: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = text.to_vec();
+    for value in values {
+        if value.is_empty() || out.len() < value.len() {
+            continue;
+        }
+        let mut result = Vec::with_capacity(out.len());
+        let mut i = 0;
+        while i < out.len() {
+            if out[i..].starts_with(value) {
+                result.extend_from_slice(REDACTED);
+                i += value.len();
+            } else {
+                result.push(out[i]);
+                i += 1;
+            }
+        }
+        out = result;
+    }
+    out
 }
 
 struct StreamState {
@@ -133,5 +183,20 @@ pub(crate) async fn pump(stdout: Receiver, stderr: Receiver, mut sink: LogSink) 
             read = out.receiver.read(&mut out.buffer), if !out.done => out.absorb(read, &mut sink),
             read = err.receiver.read(&mut err.buffer), if !err.done => err.absorb(read, &mut sink),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_masks_every_occurrence_longest_first() {
+        let values = vec![b"hunter22".to_vec(), b"hunter2".to_vec()];
+        assert_eq!(
+            redact_bytes(b"pw=hunter22 and hunter2, hunter2x\n", &values),
+            b"pw=*** and ***, ***x\n".to_vec()
+        );
+        assert_eq!(redact_bytes(b"nothing here\n", &values), b"nothing here\n".to_vec());
     }
 }

@@ -19,7 +19,7 @@ use coracle_engine::{
     Command, Engine, Event, Io, Launch, NodeId, Resources, Resume, RunConfig, RunState, TaskResult,
     TaskState, TaskUpdate,
 };
-use coracle_exec::{Canceler, ExitOutcome, ProcessExecutor, TaskLaunch};
+use coracle_exec::{ExitOutcome, Executor, TaskCanceler, TaskLaunch};
 use coracle_spec::PipelineSpec;
 use coracle_store::{ArtifactRecord, CacheEntry, RunRecord, Store, TaskRecord};
 use serde_json::{Value, json};
@@ -138,11 +138,11 @@ pub struct RunOutcome {
 #[derive(Clone)]
 pub struct Orchestrator {
     store: Store,
-    executor: ProcessExecutor,
+    executor: Executor,
 }
 
 struct Running {
-    canceler: Canceler,
+    canceler: TaskCanceler,
 }
 
 /// Per-task facts the store row needs that the engine does not keep (times, paths).
@@ -160,8 +160,11 @@ struct TaskBook {
 }
 
 impl Orchestrator {
-    pub fn new(store: Store, executor: ProcessExecutor) -> Self {
-        Orchestrator { store, executor }
+    pub fn new(store: Store, executor: impl Into<Executor>) -> Self {
+        Orchestrator {
+            store,
+            executor: executor.into(),
+        }
     }
 
     /// Runs a pipeline to its end. `arguments` were checked by
@@ -619,7 +622,7 @@ struct Prepared {
 
 struct Driver {
     store: Store,
-    executor: ProcessExecutor,
+    executor: Executor,
     run_id: String,
     progress: mpsc::UnboundedSender<Progress>,
     running: BTreeMap<NodeId, Running>,
@@ -921,6 +924,7 @@ impl Driver {
             env: launch.env.clone(),
             work_dir: task_dir.clone(),
             log_path,
+            ..Default::default()
         };
         let sender = self.events.0.clone();
         match self.executor.launch(task).await {

@@ -49,6 +49,7 @@ impl Fixture {
             env: Vec::new(),
             work_dir,
             log_path: self.dir.path().join(format!("{key}.log")),
+            ..Default::default()
         }
     }
 
