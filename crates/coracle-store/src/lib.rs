@@ -32,6 +32,7 @@ mod error;
 pub mod listing;
 mod records;
 pub mod recurring;
+pub mod resources;
 mod rows;
 pub mod run_api;
 mod store;
@@ -43,4 +44,5 @@ pub use error::Error;
 pub use records::{
     ArtifactRecord, CacheEntry, RunRecord, RunState, RunSummary, TaskRecord, TaskState,
 };
+pub use resources::{ConfigMapSummary, SecretSummary, VolumeRecord, volume_dir};
 pub use store::Store;

@@ -9,6 +9,7 @@ mod latency;
 mod listing;
 mod open;
 mod recurring;
+mod resources;
 mod run_api;
 mod runs;
 mod tasks;
