@@ -31,6 +31,10 @@ use crate::{Error, Store};
 /// The longest name or key Kubernetes accepts.
 pub const MAX_NAME_LEN: usize = 253;
 
+/// The most data one secret or config map may hold, keys and values together, as Kubernetes
+/// limits it (1 MiB), so that what works here also fits a cluster.
+pub const MAX_DATA_BYTES: usize = 1 << 20;
+
 /// The access modes a volume may be asked for with, as Kubernetes spells them.
 pub const ACCESS_MODES: [&str; 4] = [
     "ReadWriteOnce",
@@ -484,7 +488,8 @@ impl Store {
 
     /// Stores the secret `name` with `data` (key → value bytes). Without `replace`, a secret of
     /// that name is [`Error::AlreadyExists`]; with it, its data is replaced as a whole. Returns
-    /// whether one was replaced. A bad name or key is [`Error::InvalidArgument`].
+    /// whether one was replaced. A bad name or key, or more than [`MAX_DATA_BYTES`] of keys and
+    /// values, is [`Error::InvalidArgument`].
     pub async fn put_secret(
         &self,
         name: &str,
@@ -496,7 +501,11 @@ impl Store {
             .map(|(key, value)| (key.clone(), Value::String(STANDARD.encode(value))))
             .collect();
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
-        self.put_data(&SECRETS, name, &keys, Value::Object(encoded), replace)
+        let size = data
+            .iter()
+            .map(|(key, value)| key.len() + value.len())
+            .sum();
+        self.put_data(&SECRETS, name, &keys, size, Value::Object(encoded), replace)
             .await
     }
 
@@ -548,8 +557,19 @@ impl Store {
             .map(|(key, value)| (key.clone(), Value::String(value.clone())))
             .collect();
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
-        self.put_data(&CONFIG_MAPS, name, &keys, Value::Object(object), replace)
-            .await
+        let size = data
+            .iter()
+            .map(|(key, value)| key.len() + value.len())
+            .sum();
+        self.put_data(
+            &CONFIG_MAPS,
+            name,
+            &keys,
+            size,
+            Value::Object(object),
+            replace,
+        )
+        .await
     }
 
     /// The data of the config map `name` (key → text).
@@ -580,6 +600,7 @@ impl Store {
         table: &DataTable,
         name: &str,
         keys: &[&str],
+        data_bytes: usize,
         data: Value,
         replace: bool,
     ) -> Result<bool, Error> {
@@ -587,6 +608,12 @@ impl Store {
         validate_name(kind, name)?;
         for key in keys {
             validate_key(kind, name, key)?;
+        }
+        if data_bytes > MAX_DATA_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "{kind} {name:?} holds {data_bytes} bytes of keys and values; at most \
+                 {MAX_DATA_BYTES} (1 MiB) are allowed, as in Kubernetes"
+            )));
         }
         let data = data.to_string();
         let now = encode_time(&Utc::now());

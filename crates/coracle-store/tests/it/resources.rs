@@ -526,3 +526,35 @@ async fn corrupt_secret_data_is_reported_without_its_text() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn data_is_limited_to_one_mebibyte_as_in_kubernetes() {
+    let (_directory, store) = temp_store().await;
+    // Keys count too: "k" plus a value one byte short of the limit fits exactly.
+    let fits = vec![b'x'; (1 << 20) - 1];
+    store
+        .put_secret("big", &secret(&[("k", &fits)]), false)
+        .await
+        .unwrap();
+    let too_big = vec![b'x'; 1 << 20];
+    let message = invalid_argument(
+        store
+            .put_secret("bigger", &secret(&[("k", &too_big)]), false)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        message,
+        "secret \"bigger\" holds 1048577 bytes of keys and values; at most 1048576 (1 MiB) are \
+         allowed, as in Kubernetes"
+    );
+    let text = "y".repeat(1 << 20);
+    assert!(matches!(
+        store
+            .put_config_map("big", &config(&[("k", &text)]), false)
+            .await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(store.get_secret("bigger").await.unwrap(), None);
+    assert_eq!(store.get_config_map("big").await.unwrap(), None);
+}
