@@ -12,12 +12,14 @@
 
 mod condition;
 mod outputs;
+mod platform;
 mod resolve;
 mod resources;
 mod state;
 
 pub use outputs::collect_outputs;
-pub use resources::{Resources, parse_cpu_millis, parse_memory_bytes};
+pub use platform::{Builtin, EmptyDir, EnvFrom, TaskPlatform, VolumeFrom};
+pub use resources::{Limits, Resources, parse_cpu_millis, parse_memory_bytes};
 pub use state::Engine;
 
 use std::collections::BTreeMap;
@@ -152,7 +154,14 @@ pub struct Launch {
     pub outputs: OutputPlan,
     /// Directories that must exist before the task starts (output locations).
     pub dirs_to_create: Vec<String>,
+    /// Requests, as scheduling counts them.
     pub resources: Resources,
+    pub limits: Limits,
+    /// The executor's Kubernetes settings, names resolved.
+    pub platform: TaskPlatform,
+    /// Set when the executor is a stand-in the edge carries out itself (CreatePVC): then
+    /// `argv` is empty and nothing is launched.
+    pub builtin: Option<Builtin>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

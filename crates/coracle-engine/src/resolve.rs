@@ -10,7 +10,7 @@ use coracle_spec::{ComponentSpec, ContainerSpec, value};
 use serde_json::{Map, Value, json};
 
 use crate::resources::{parse_cpu_millis, parse_memory_bytes};
-use crate::{ArtifactValue, Io, OutputPlan, Resources, RunConfig};
+use crate::{ArtifactValue, Io, Limits, OutputPlan, Resources, RunConfig};
 
 /// A resolved argv and environment.
 pub(crate) type CommandLine = (Vec<String>, Vec<(String, String)>);
@@ -273,9 +273,13 @@ impl TaskContext<'_> {
     }
 
     /// Declared requests (falling back to limits, as Kubernetes does).
-    pub(crate) fn resources(&self, container: &ContainerSpec) -> Result<Resources, String> {
+    /// The task's requests (what scheduling counts: a request, else its limit) and limits.
+    pub(crate) fn resources(
+        &self,
+        container: &ContainerSpec,
+    ) -> Result<(Resources, Limits), String> {
         let Some(r) = &container.resources else {
-            return Ok(Resources::default());
+            return Ok((Resources::default(), Limits::default()));
         };
         let resolve = |s: &Option<String>| -> Result<Option<String>, String> {
             match s {
@@ -284,27 +288,52 @@ impl TaskContext<'_> {
                 None => Ok(None),
             }
         };
-        let cpu = match resolve(&r.resource_cpu_request)?.or(resolve(&r.resource_cpu_limit)?) {
-            Some(text) => parse_cpu_millis(&text)?,
-            None => r
-                .cpu_request
-                .or(r.cpu_limit)
-                .map(|c| (c * 1000.0).ceil() as u64)
-                .unwrap_or(0),
+        let cpu = |text: Option<String>, old: Option<f64>| -> Result<Option<u64>, String> {
+            match text {
+                Some(text) => parse_cpu_millis(&text).map(Some),
+                None => Ok(old.map(|c| (c * 1000.0).ceil() as u64)),
+            }
         };
-        let memory =
-            match resolve(&r.resource_memory_request)?.or(resolve(&r.resource_memory_limit)?) {
-                Some(text) => parse_memory_bytes(&text)?,
-                None => r
-                    .memory_request
-                    .or(r.memory_limit)
-                    .map(|m| (m * 1e9).ceil() as u64)
-                    .unwrap_or(0),
-            };
-        Ok(Resources {
-            cpu_millis: cpu,
-            memory_bytes: memory,
-        })
+        let memory = |text: Option<String>, old: Option<f64>| -> Result<Option<u64>, String> {
+            match text {
+                Some(text) => parse_memory_bytes(&text).map(Some),
+                None => Ok(old.map(|m| (m * 1e9).ceil() as u64)),
+            }
+        };
+        let limits = Limits {
+            cpu_millis: cpu(resolve(&r.resource_cpu_limit)?, r.cpu_limit)?,
+            memory_bytes: memory(resolve(&r.resource_memory_limit)?, r.memory_limit)?,
+        };
+        let cpu_request = cpu(resolve(&r.resource_cpu_request)?, r.cpu_request)?;
+        let memory_request = memory(resolve(&r.resource_memory_request)?, r.memory_request)?;
+        let gpus = match &r.accelerator {
+            None => 0,
+            Some(accelerator) => {
+                let count = match resolve(&accelerator.resource_count)? {
+                    Some(text) => Some(text),
+                    None => accelerator.count.as_ref().map(|c| match c {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    }),
+                };
+                match count {
+                    None => 1,
+                    Some(text) => text.trim().parse::<u32>().map_err(|_| {
+                        format!(
+                            "invalid accelerator count {text:?} (expected a whole number of devices)"
+                        )
+                    })?,
+                }
+            }
+        };
+        Ok((
+            Resources {
+                cpu_millis: cpu_request.or(limits.cpu_millis).unwrap_or(0),
+                memory_bytes: memory_request.or(limits.memory_bytes).unwrap_or(0),
+                gpus,
+            },
+            limits,
+        ))
     }
 }
 

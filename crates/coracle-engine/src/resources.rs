@@ -1,17 +1,46 @@
 //! Kubernetes-style resource quantities, as the SDK's `set_cpu_request('500m')` and
 //! `set_memory_limit('1G')` write them.
 
-/// CPU in thousandths of a core and memory in bytes.
+/// CPU in thousandths of a core, memory in bytes, and whole GPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Resources {
     pub cpu_millis: u64,
     pub memory_bytes: u64,
+    pub gpus: u32,
 }
 
 impl Resources {
     pub fn fits_within(&self, free: &Resources) -> bool {
-        self.cpu_millis <= free.cpu_millis && self.memory_bytes <= free.memory_bytes
+        self.cpu_millis <= free.cpu_millis
+            && self.memory_bytes <= free.memory_bytes
+            && self.gpus <= free.gpus
     }
+
+    /// What is left of `self` once `used` is taken.
+    pub fn minus(&self, used: &Resources) -> Resources {
+        Resources {
+            cpu_millis: self.cpu_millis.saturating_sub(used.cpu_millis),
+            memory_bytes: self.memory_bytes.saturating_sub(used.memory_bytes),
+            gpus: self.gpus.saturating_sub(used.gpus),
+        }
+    }
+
+    pub fn add(&mut self, other: &Resources) {
+        self.cpu_millis += other.cpu_millis;
+        self.memory_bytes += other.memory_bytes;
+        self.gpus += other.gpus;
+    }
+
+    pub fn subtract(&mut self, other: &Resources) {
+        *self = self.minus(other);
+    }
+}
+
+/// A task's limits: what a backend that can enforce them (Docker) caps it at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub cpu_millis: Option<u64>,
+    pub memory_bytes: Option<u64>,
 }
 
 /// `"2"`, `"0.5"`, `"500m"` → millicores.

@@ -8,15 +8,15 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use coracle_spec::{
-    ArtifactSource, ComponentSpec, Implementation, ParameterSource, PipelineSpec, TaskSpec,
-    TriggerStrategy, value,
+    ArtifactSource, ComponentSpec, Implementation, ParameterInputSpec, ParameterSource,
+    PipelineSpec, TaskSpec, TriggerStrategy, value,
 };
 use serde_json::{Map, Value, json};
 
 use crate::resolve::{self, TaskContext};
 use crate::{
     ArtifactValue, Command, Error, Event, Io, Launch, NodeId, Resources, RunConfig, RunFinished,
-    RunState, TaskResult, TaskState, TaskUpdate, condition,
+    RunState, TaskPlatform, TaskResult, TaskState, TaskUpdate, condition, platform,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -517,7 +517,8 @@ impl Engine {
             return None;
         }
         let options = self.task_spec(node)?.caching_options.as_ref()?;
-        if !options.enable_cache {
+        // Creating or deleting a volume is a side effect, never a cached result.
+        if !options.enable_cache || launch.builtin.is_some() {
             return None;
         }
         let n = &self.nodes[node];
@@ -553,8 +554,16 @@ impl Engine {
                     .map(|(k, a)| (k.clone(), json!(a.artifact_type.schema_title))),
             )
             .collect();
-        let _ = launch;
-        Some(json!({
+        let platform = &launch.platform;
+        let volumes = |list: &[crate::VolumeFrom]| -> Vec<Value> {
+            list.iter().map(|v| json!([v.name, v.mount_path])).collect()
+        };
+        let env_from = |list: &[crate::EnvFrom]| -> Vec<Value> {
+            list.iter()
+                .map(|e| json!([e.name, e.key, e.env_var]))
+                .collect()
+        };
+        let mut material = json!({
             "image": container.image,
             "command": container.command,
             "args": container.args,
@@ -563,7 +572,22 @@ impl Engine {
             "artifacts": artifacts,
             "outputs": outputs,
             "cacheKey": options.cache_key,
-        }))
+        });
+        // What the task is given by name (volumes, secrets, config maps) is part of what it
+        // reads; pipelines without such settings keep the keys they had.
+        if *platform != TaskPlatform::default() {
+            material["platform"] = json!({
+                "pvcs": volumes(&platform.pvc_mounts),
+                "secretVolumes": volumes(&platform.secret_volumes),
+                "configMapVolumes": volumes(&platform.config_map_volumes),
+                "secretEnv": env_from(&platform.secret_env),
+                "configMapEnv": env_from(&platform.config_map_env),
+                "fieldPathEnv": platform.field_path_env,
+                "labels": platform.labels,
+                "annotations": platform.annotations,
+            });
+        }
+        Some(material)
     }
 
     fn cache_checked(&mut self, node: NodeId, hit: Option<Io>, out: &mut Vec<Command>) {
@@ -998,11 +1022,25 @@ impl Engine {
             outputs: &outputs,
             executor_input,
         };
-        let (argv, env) = ctx.command_line(container)?;
-        if argv.is_empty() {
+        let builtin = platform::builtin(
+            &container.image,
+            &n.inputs.parameters,
+            &format!(
+                "{}-{}",
+                self.config.run_name,
+                self.config.run_id.get(..8).unwrap_or(&self.config.run_id)
+            ),
+        )
+        .transpose()?;
+        let (argv, env) = if builtin.is_some() {
+            (Vec::new(), Vec::new())
+        } else {
+            ctx.command_line(container)?
+        };
+        if argv.is_empty() && builtin.is_none() {
             return Err(format!("executor \"{label}\" has an empty command"));
         }
-        let resources = ctx.resources(container)?;
+        let (resources, limits) = ctx.resources(container)?;
         let capacity = self.config.capacity;
         if resources.cpu_millis > capacity.cpu_millis {
             return Err(format!(
@@ -1018,6 +1056,17 @@ impl Engine {
                 capacity.memory_bytes >> 20
             ));
         }
+        if resources.gpus > capacity.gpus {
+            return Err(format!(
+                "the task requests {} GPU(s) but this machine has {}",
+                resources.gpus, capacity.gpus
+            ));
+        }
+        let platform = match self.spec.kubernetes_executor(label) {
+            None => TaskPlatform::default(),
+            Some(config) => platform::resolve(config, &|source| self.platform_value(node, source))
+                .map_err(|e| format!("platforms.kubernetes.deploymentSpec.executors.{label}: {e}"))?,
+        };
         // The task's own directory, and where container components write output parameters.
         let mut dirs_to_create = if outputs.parameters.is_empty() {
             vec![task_dir.clone()]
@@ -1045,7 +1094,55 @@ impl Engine {
             outputs,
             dirs_to_create,
             resources,
+            limits,
+            platform,
+            builtin,
         })
+    }
+
+    /// The value of a Kubernetes setting's name parameter for task `node`: an input of the
+    /// enclosing DAG (also under its `pipelinechannel--` name), an output of a sibling task,
+    /// or a constant.
+    fn platform_value(
+        &self,
+        node: NodeId,
+        source: &ParameterInputSpec,
+    ) -> Result<Option<Value>, String> {
+        let parent = &self.nodes[self.nodes[node].parent.expect("task nodes have a parent")];
+        match source.source() {
+            Ok(ParameterSource::ComponentInput(name)) => Ok(parent
+                .inputs
+                .parameters
+                .get(name)
+                .or_else(|| {
+                    parent
+                        .inputs
+                        .parameters
+                        .get(&format!("pipelinechannel--{name}"))
+                })
+                .cloned()),
+            Ok(ParameterSource::TaskOutput {
+                producer_task,
+                output_key,
+            }) => {
+                let id = parent.children.get(producer_task).ok_or_else(|| {
+                    format!("producer task \"{producer_task}\" not found")
+                })?;
+                let producer = &self.nodes[*id];
+                match producer.outputs.parameters.get(output_key) {
+                    Some(v) => Ok(Some(v.clone())),
+                    None if producer.state == TaskState::Skipped => Ok(None),
+                    None => Err(format!(
+                        "task \"{producer_task}\" has no output parameter \"{output_key}\""
+                    )),
+                }
+            }
+            Ok(ParameterSource::Constant(v)) => Ok(Some(v.clone())),
+            Ok(ParameterSource::TaskFinalStatus { .. }) => {
+                Err("a task's final status cannot name a resource".into())
+            }
+            Err(_) => Err("a name parameter has no value source".into()),
+        }
     }
 
     /// Launches queued tasks while slots and resources allow; a task that does not fit now
@@ -1053,26 +1150,14 @@ impl Engine {
     fn schedule(&mut self, out: &mut Vec<Command>) {
         let mut index = 0;
         while index < self.queue.len() && self.running.len() < self.config.parallelism {
-            let free = Resources {
-                cpu_millis: self
-                    .config
-                    .capacity
-                    .cpu_millis
-                    .saturating_sub(self.in_use.cpu_millis),
-                memory_bytes: self
-                    .config
-                    .capacity
-                    .memory_bytes
-                    .saturating_sub(self.in_use.memory_bytes),
-            };
+            let free = self.config.capacity.minus(&self.in_use);
             if !self.queue[index].resources.fits_within(&free) {
                 index += 1;
                 continue;
             }
             let launch = self.queue.remove(index).expect("index is in range");
             let node = launch.node;
-            self.in_use.cpu_millis += launch.resources.cpu_millis;
-            self.in_use.memory_bytes += launch.resources.memory_bytes;
+            self.in_use.add(&launch.resources);
             self.running.insert(node);
             self.nodes[node].state = TaskState::Running;
             self.nodes[node].error = None;
@@ -1086,8 +1171,7 @@ impl Engine {
             return; // not a running task of this run: nothing to do
         }
         let r = self.nodes[node].resources;
-        self.in_use.cpu_millis -= r.cpu_millis;
-        self.in_use.memory_bytes -= r.memory_bytes;
+        self.in_use.subtract(&r);
         let mut finished = VecDeque::new();
         match result {
             TaskResult::Succeeded(outputs) => {
@@ -1526,10 +1610,14 @@ fn check_supported(spec: &PipelineSpec) -> Result<(), Error> {
             ));
         }
         if let Some(c) = &executor.container {
-            if c.image.starts_with("argostub/") {
+            let image = c.image.split(':').next().unwrap_or(&c.image);
+            if image.starts_with("argostub/")
+                && image != "argostub/createpvc"
+                && image != "argostub/deletepvc"
+            {
                 return Err(unsupported(
                     format!("deploymentSpec.executors.{label}.container.image"),
-                    "Kubernetes PVC operations (CreatePVC/DeletePVC)",
+                    &format!("Kubernetes stand-in executors other than CreatePVC/DeletePVC ({image})"),
                 ));
             }
         }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use coracle_engine::{
-    Command, Engine, Event, Io, Launch, NodeId, Resources, Resume, RunConfig, RunState, TaskResult,
+    Builtin, Command, Engine, Event, Io, Launch, NodeId, Resources, Resume, RunConfig, RunState, TaskResult,
     TaskState, TaskUpdate,
 };
 use coracle_exec::{ExitOutcome, Executor, TaskCanceler, TaskLaunch};
@@ -24,6 +24,40 @@ use coracle_spec::PipelineSpec;
 use coracle_store::{ArtifactRecord, CacheEntry, RunRecord, Store, TaskRecord};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
+
+mod pod;
+
+/// The machine's GPU devices: `CORACLE_GPUS` (a comma-separated list of device numbers, empty
+/// for none) when set, else the devices `nvidia-smi -L` lists, else none.
+pub fn detect_gpus() -> Vec<String> {
+    if let Ok(list) = std::env::var("CORACLE_GPUS") {
+        return list
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .collect();
+    }
+    let Ok(output) = std::process::Command::new("nvidia-smi")
+        .arg("-L")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    if !output.status.success() {
+        return Vec::new();
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("GPU ")?;
+            let index = rest.split(':').next()?.trim();
+            index.parse::<u32>().ok().map(|i| i.to_string())
+        })
+        .collect()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -44,6 +78,9 @@ pub enum Error {
     NotRetryable { run_id: String, why: String },
     #[error("cannot resume run {run_id}: {why}")]
     NotResumable { run_id: String, why: String },
+    /// The run cannot start on this machine as configured (nothing ran).
+    #[error("cannot run this pipeline here: {0}")]
+    NotRunnable(String),
 }
 
 /// How to run: limits and locations.
@@ -54,7 +91,11 @@ pub struct RunOptions {
     /// Where artifacts go; `None`: the spec's local default root, else `{home}/artifacts`.
     pub pipeline_root: Option<String>,
     pub parallelism: usize,
+    /// What the machine offers (`gpus` = `gpu_devices.len()`).
     pub capacity: Resources,
+    /// The machine's GPUs as `nvidia-smi` numbers them; each task that asks for GPUs gets
+    /// its own (see [`detect_gpus`]).
+    pub gpu_devices: Vec<String>,
     /// A name for the run; default `{pipeline name}-{UTC time}`.
     pub run_name: Option<String>,
     /// Whether tasks may reuse cached results.
@@ -415,6 +456,29 @@ impl Orchestrator {
         let run_id = record.run_id.clone();
         let run_name = record.display_name.clone();
         let run_dir = options.home.join("runs").join(&run_id);
+        // Volumes on the process backend need private mount namespaces: when this machine
+        // does not allow them, the run fails before anything runs.
+        if let (Executor::Process(_), true) = (&self.executor, pod::spec_has_mounts(&spec)) {
+            let check = tokio::task::spawn_blocking(coracle_exec::check_private_mounts)
+                .await
+                .unwrap_or_else(|e| Err(format!("the mount check stopped: {e}")));
+            if let Err(why) = check {
+                let error = Error::NotRunnable(format!(
+                    "this pipeline mounts volumes, and {why}; run it with --executor docker"
+                ));
+                if start == Start::Recorded {
+                    self.store
+                        .set_run_state(
+                            &run_id,
+                            coracle_store::RunState::Failed,
+                            Some(&error.to_string()),
+                            Utc::now(),
+                        )
+                        .await?;
+                }
+                return Err(error);
+            }
+        }
         let config = RunConfig {
             run_id: run_id.clone(),
             run_name: run_name.clone(),
@@ -481,6 +545,13 @@ impl Orchestrator {
                 .timeout
                 .map(|limit| (tokio::time::Instant::now() + limit, limit)),
             timed_out: None,
+            home: options.home.clone(),
+            run_dir: run_dir.clone(),
+            pipeline_root: record.pipeline_root.clone(),
+            warned: Default::default(),
+            machine_has_gpus: !options.gpu_devices.is_empty(),
+            gpus_free: options.gpu_devices.clone(),
+            gpus_held: BTreeMap::new(),
         };
         let result = driver.drive(&mut engine, commands, &mut cancel).await;
         if let Err(e) = result {
@@ -641,6 +712,14 @@ struct Driver {
     deadline: Option<(tokio::time::Instant, std::time::Duration)>,
     /// Set once the run's time limit stopped it: the reason the run FAILED.
     timed_out: Option<String>,
+    home: PathBuf,
+    run_dir: PathBuf,
+    pipeline_root: String,
+    /// Settings already warned about in this run (warned once each).
+    warned: std::collections::BTreeSet<String>,
+    machine_has_gpus: bool,
+    gpus_free: Vec<String>,
+    gpus_held: BTreeMap<NodeId, Vec<String>>,
 }
 
 impl Driver {
@@ -716,6 +795,7 @@ impl Driver {
             };
             if let Event::TaskFinished { node, .. } = &event {
                 self.running.remove(node);
+                self.release_gpus(*node);
             }
             let commands = engine.handle(event);
             self.apply(commands).await?;
@@ -917,18 +997,87 @@ impl Driver {
         let book = self.book.entry(node).or_default();
         book.log_path = Some(log_path.clone());
         book.task_dir = Some(launch.task_dir.clone());
+        let sender = self.events.0.clone();
+        if let Some(builtin) = &launch.builtin {
+            let result = self.builtin(builtin, &launch).await;
+            let _ = write_file(&log_path, builtin_log(builtin, &result).as_bytes());
+            let result = match result {
+                Ok(()) => read_outputs(&launch.outputs).await,
+                Err(error) => TaskResult::Failed(error),
+            };
+            let _ = sender.send((Event::TaskFinished { node, result }, None));
+            return Ok(());
+        }
+        for note in &launch.platform.not_applied {
+            if self.warned.insert(note.clone()) {
+                let _ = self.progress.send(Progress::Note(format!(
+                    "task {}: {note} has no meaning on one machine: kept in the run record, not applied",
+                    launch.task_path
+                )));
+            }
+        }
+        let gpu_devices = self.take_gpus(node, launch.resources.gpus);
+        if launch.platform != coracle_engine::TaskPlatform::default() || !gpu_devices.is_empty()
+        {
+            write_file(
+                &task_dir.join("pod.json"),
+                pod::describe(&launch.platform, &gpu_devices)
+                    .to_string()
+                    .as_bytes(),
+            )?;
+        }
+        let prepared = pod::prepare(&self.store, &self.home, &self.run_id, &launch).await;
+        let pod = match prepared {
+            Ok(pod) => pod,
+            Err(error) => {
+                let _ = write_file(&log_path, format!("coracle: failed to start: {error}\n").as_bytes());
+                let _ = sender.send((
+                    Event::TaskFinished {
+                        node,
+                        result: TaskResult::Failed(format!("failed to start: {error}")),
+                    },
+                    None,
+                ));
+                return Ok(());
+            }
+        };
+        let mut env = launch.env.clone();
+        env.extend(pod.env);
+        if self.machine_has_gpus {
+            // Dedicated devices: a task sees the GPUs it was given and no others.
+            let visible = gpu_devices.join(",");
+            env.push(("CUDA_VISIBLE_DEVICES".into(), visible.clone()));
+            env.push((
+                "NVIDIA_VISIBLE_DEVICES".into(),
+                if visible.is_empty() { "void".into() } else { visible },
+            ));
+        }
+        let mut labels = pod.labels;
+        labels.insert("coracle.run_id".into(), self.run_id.clone());
+        labels.insert("coracle.task_path".into(), launch.task_path.clone());
         let task = TaskLaunch {
             task_key: launch.task_path.clone(),
             image: launch.image.clone(),
             argv: launch.argv.clone(),
-            env: launch.env.clone(),
+            env,
             work_dir: task_dir.clone(),
             log_path,
-            ..Default::default()
+            mounts: pod.mounts,
+            shared_paths: self.shared_paths(&launch),
+            resources: coracle_exec::TaskResources {
+                cpu_limit_millis: launch.limits.cpu_millis,
+                memory_limit_bytes: launch.limits.memory_bytes,
+                cpu_request_millis: Some(launch.resources.cpu_millis).filter(|m| *m > 0),
+                memory_request_bytes: Some(launch.resources.memory_bytes).filter(|b| *b > 0),
+                gpu_devices,
+            },
+            labels,
+            redact: pod.redact,
         };
-        let sender = self.events.0.clone();
+        let scratch = pod.scratch;
         match self.executor.launch(task).await {
             Err(e) => {
+                pod::remove_scratch(&scratch);
                 let _ = sender.send((
                     Event::TaskFinished {
                         node,
@@ -946,7 +1095,10 @@ impl Driver {
                     },
                 );
                 let outputs = launch.outputs;
-                let limit = self.task_timeouts.for_task(&launch.task_path);
+                let limit = self.task_timeouts.for_task(&launch.task_path).or(launch
+                    .platform
+                    .timeout_seconds
+                    .map(std::time::Duration::from_secs));
                 tokio::spawn(async move {
                     let mut timed_out = false;
                     let outcome = match limit {
@@ -965,6 +1117,7 @@ impl Driver {
                             }
                         }
                     };
+                    pod::remove_scratch(&scratch);
                     let exit_code = match outcome {
                         ExitOutcome::Exited(code) => Some(i64::from(code)),
                         _ => None,
@@ -991,6 +1144,119 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// Host paths a task reads or writes under their own names: the run's directory (task
+    /// directories, the workspace), the pipeline root when it is local, and input artifacts
+    /// kept elsewhere (imported files, cached results of other runs).
+    fn shared_paths(&self, launch: &Launch) -> Vec<PathBuf> {
+        let mut paths = vec![self.run_dir.clone()];
+        let root = Path::new(&self.pipeline_root);
+        if root.is_absolute() {
+            paths.push(root.to_path_buf());
+        }
+        if let Some(inputs) = launch
+            .executor_input
+            .pointer("/inputs/artifacts")
+            .and_then(Value::as_object)
+        {
+            for list in inputs.values() {
+                for artifact in list["artifacts"].as_array().into_iter().flatten() {
+                    if let Some(uri) = artifact["uri"].as_str() {
+                        let path = Path::new(uri.strip_prefix("file://").unwrap_or(uri));
+                        if path.is_absolute()
+                            && path.exists()
+                            && !paths.iter().any(|p| path.starts_with(p))
+                        {
+                            paths.push(path.to_path_buf());
+                        }
+                    }
+                }
+            }
+        }
+        paths
+    }
+
+    /// Free GPU devices for `node`, which asked for `count` (the engine only launches a task
+    /// whose GPUs fit what is free).
+    fn take_gpus(&mut self, node: NodeId, count: u32) -> Vec<String> {
+        let count = (count as usize).min(self.gpus_free.len());
+        if count == 0 {
+            return Vec::new();
+        }
+        let taken: Vec<String> = self.gpus_free.drain(..count).collect();
+        self.gpus_held.insert(node, taken.clone());
+        taken
+    }
+
+    fn release_gpus(&mut self, node: NodeId) {
+        if let Some(devices) = self.gpus_held.remove(&node) {
+            self.gpus_free.extend(devices);
+            self.gpus_free.sort();
+        }
+    }
+
+    /// Carries out a stand-in executor (CreatePVC, DeletePVC); on success its outputs are
+    /// in their files.
+    async fn builtin(&mut self, builtin: &Builtin, launch: &Launch) -> Result<(), String> {
+        match builtin {
+            Builtin::CreateVolume {
+                name,
+                size,
+                access_modes,
+                storage_class,
+                annotations,
+            } => {
+                let record = coracle_store::VolumeRecord {
+                    name: name.clone(),
+                    created_at: Utc::now(),
+                    created_by_run: Some(self.run_id.clone()),
+                    size: size.clone(),
+                    access_modes: access_modes.clone(),
+                    storage_class: storage_class.clone(),
+                    annotations: annotations.clone(),
+                };
+                self.store
+                    .create_volume(&record)
+                    .await
+                    .map_err(|e| format!("cannot create volume {name:?}: {e}"))?;
+                let dir = coracle_store::volume_dir(&self.home, name);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                if let Some((_, file)) = launch.outputs.parameters.get("name") {
+                    write_file(Path::new(file), name.as_bytes()).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+            Builtin::DeleteVolume { name } => {
+                let deleted = self
+                    .store
+                    .delete_volume(name)
+                    .await
+                    .map_err(|e| format!("cannot delete volume {name:?}: {e}"))?;
+                if !deleted {
+                    return Err(format!("volume {name:?} does not exist"));
+                }
+                let dir = coracle_store::volume_dir(&self.home, name);
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The log of a stand-in executor: what Coracle did in its place.
+fn builtin_log(builtin: &Builtin, result: &Result<(), String>) -> String {
+    let what = match builtin {
+        Builtin::CreateVolume { name, .. } => format!("create volume {name}"),
+        Builtin::DeleteVolume { name } => format!("delete volume {name}"),
+    };
+    match result {
+        Ok(()) => format!("coracle: {what}: done\n"),
+        Err(error) => format!("coracle: failed to {what}: {error}\n"),
     }
 }
 

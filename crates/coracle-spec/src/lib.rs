@@ -8,6 +8,7 @@
 
 pub mod model;
 pub mod placeholder;
+pub mod platform;
 pub mod value;
 
 mod load;

@@ -113,12 +113,24 @@ pub fn parse_document(text: &str) -> Result<Pipeline, ParseError> {
     let Some(spec) = spec else {
         return Err(ParseError::Format("no pipeline spec document found".into()));
     };
-    let spec: PipelineSpec = serde_path_to_error::deserialize(spec).map_err(|e| {
+    let mut spec: PipelineSpec = serde_path_to_error::deserialize(spec).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         ParseError::Invalid(Issues(vec![Issue::new(path, e.into_inner().to_string())]))
     })?;
     let platforms = platforms.and_then(|mut p| p.get_mut("platforms").map(Value::take));
+    spec.platforms = match &platforms {
+        None | Some(Value::Null) => None,
+        Some(document) => Some(serde_path_to_error::deserialize(document).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." {
+                "platforms".to_string()
+            } else {
+                format!("platforms.{path}")
+            };
+            ParseError::Invalid(Issues(vec![Issue::new(path, e.into_inner().to_string())]))
+        })?),
+    };
     Ok(Pipeline { spec, platforms })
 }
 

@@ -32,6 +32,38 @@ pub struct PipelineSpec {
     pub sdk_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_version: Option<String>,
+    /// The file's `platforms` document (kfp-kubernetes settings), carried with the spec so
+    /// that a stored run keeps it. Not part of the IR document itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<crate::platform::Platforms>,
+}
+
+impl PipelineSpec {
+    /// The Kubernetes settings of executor `label`, when the file has any.
+    pub fn kubernetes_executor(
+        &self,
+        label: &str,
+    ) -> Option<&crate::platform::KubernetesExecutorConfig> {
+        self.platforms
+            .as_ref()?
+            .kubernetes
+            .as_ref()?
+            .deployment_spec
+            .executors
+            .get(label)
+    }
+
+    /// The workspace the pipeline asks for (`pipelineConfig.workspace`), if any.
+    pub fn workspace(&self) -> Option<&crate::platform::WorkspaceConfig> {
+        self.platforms
+            .as_ref()?
+            .kubernetes
+            .as_ref()?
+            .pipeline_config
+            .as_ref()?
+            .workspace
+            .as_ref()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -547,6 +579,7 @@ pub struct AcceleratorSpec {
     pub resource_count: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "type")]
     pub accelerator_type: Option<String>,
+    /// Older form of `resourceCount`: an int64, which the IR's JSON writes as a string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<i64>,
+    pub count: Option<Value>,
 }

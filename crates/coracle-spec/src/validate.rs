@@ -28,6 +28,7 @@ pub fn validate(spec: &PipelineSpec) -> Result<(), Issues> {
         v.component(&format!("components.{name}"), name, component, &item_inputs);
     }
     v.component_nesting();
+    v.platforms();
     if v.issues.is_empty() {
         Ok(())
     } else {
@@ -525,6 +526,70 @@ impl<'a> Validator<'a> {
 }
 
 /// The tasks of a DAG that wait on each other in a circle, upstream first.
+impl Validator<'_> {
+    /// The Kubernetes settings name executors that exist, and mount at absolute paths.
+    fn platforms(&mut self) {
+        let spec = self.spec;
+        let Some(kubernetes) = spec.platforms.as_ref().and_then(|p| p.kubernetes.as_ref()) else {
+            return;
+        };
+        for (label, config) in &kubernetes.deployment_spec.executors {
+            let base = format!("platforms.kubernetes.deploymentSpec.executors.{label}");
+            if !spec.deployment_spec.executors.contains_key(label) {
+                self.issue(
+                    &base,
+                    format!("executor \"{label}\" is not in deploymentSpec.executors"),
+                );
+                continue;
+            }
+            let mounts = config
+                .pvc_mount
+                .iter()
+                .map(|m| ("pvcMount", &m.mount_path))
+                .chain(
+                    config
+                        .secret_as_volume
+                        .iter()
+                        .map(|m| ("secretAsVolume", &m.mount_path)),
+                )
+                .chain(
+                    config
+                        .config_map_as_volume
+                        .iter()
+                        .map(|m| ("configMapAsVolume", &m.mount_path)),
+                )
+                .chain(
+                    config
+                        .empty_dir_mounts
+                        .iter()
+                        .map(|m| ("emptyDirMounts", &m.mount_path)),
+                );
+            let mut seen = std::collections::BTreeSet::new();
+            for (kind, path) in mounts {
+                if !path.starts_with('/') {
+                    self.issue(
+                        &format!("{base}.{kind}"),
+                        format!("mount path {path:?} is not absolute"),
+                    );
+                } else if !seen.insert(path.trim_end_matches('/').to_string()) {
+                    self.issue(
+                        &format!("{base}.{kind}"),
+                        format!("two volumes are mounted at {path}"),
+                    );
+                }
+            }
+            for (index, mount) in config.pvc_mount.iter().enumerate() {
+                if mount.name_source().is_none() {
+                    self.issue(
+                        &format!("{base}.pvcMount[{index}]"),
+                        "the PVC mount names no PVC",
+                    );
+                }
+            }
+        }
+    }
+}
+
 fn dag_cycle(dag: &DagSpec) -> Option<Vec<String>> {
     let upstream = |name: &str| -> Vec<&str> {
         dag.tasks
