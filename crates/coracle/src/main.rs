@@ -6,6 +6,7 @@
 
 mod client_cmd;
 mod home;
+mod resource_cmd;
 mod run_cmd;
 mod runs_cmd;
 mod server_cmd;
@@ -53,6 +54,22 @@ enum Commands {
     },
     /// Serve KFP's REST API (`kfp.Client` works against it) on the data directory.
     Server(server_cmd::ServerArgs),
+    /// Named volumes (stand-ins for PersistentVolumeClaims) that tasks mount.
+    Volume {
+        #[command(subcommand)]
+        command: resource_cmd::VolumeCommand,
+    },
+    /// Secrets that tasks get as environment variables or files.
+    Secret {
+        #[command(subcommand)]
+        command: resource_cmd::SecretCommand,
+    },
+    /// Config maps that tasks get as environment variables or files.
+    #[command(name = "configmap", alias = "config-map")]
+    ConfigMap {
+        #[command(subcommand)]
+        command: resource_cmd::ConfigMapCommand,
+    },
     /// Print the logs of a run's tasks.
     Logs {
         /// Run id (a unique prefix is enough).
@@ -95,6 +112,7 @@ enum RunsCommand {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    #[value(alias = "table")]
     Text,
     Json,
 }
@@ -239,6 +257,9 @@ fn main() -> ExitCode {
                 command: RunsCommand::Terminate { run_id },
             } => runs_cmd::terminate(&home, &run_id).await,
             Commands::Server(args) => server_cmd::run(&home, args).await,
+            Commands::Volume { command } => resource_cmd::volume(&home, command).await,
+            Commands::Secret { command } => resource_cmd::secret(&home, command).await,
+            Commands::ConfigMap { command } => resource_cmd::config_map(&home, command).await,
             Commands::Logs { run_id, task } => {
                 runs_cmd::logs(&home, &run_id, task.as_deref()).await
             }

@@ -6,6 +6,7 @@ mod client;
 mod common;
 mod control_flow;
 mod python;
+mod resources;
 mod runs;
 mod server;
 
