@@ -19,6 +19,7 @@ pub enum Executor {
 /// A started task of either backend. Dropping it before [`LaunchedTask::wait`] returned
 /// stops the task.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per running task; boxing buys nothing
 pub enum LaunchedTask {
     Process(RunningTask),
     Docker(DockerTask),

@@ -120,39 +120,22 @@ pub(crate) fn redact_bytes(text: &[u8], values: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-struct StreamState {
+/// Cuts one stream's bytes into lines for a sink: complete lines go out as they come, a
+/// partial line waits for its end (or for [`MAX_LINE`] bytes, or for the stream's end).
+struct LineSplitter {
     stream: LogStream,
-    receiver: Receiver,
     pending: Vec<u8>,
-    buffer: Box<[u8]>,
-    done: bool,
 }
 
-impl StreamState {
-    fn new(stream: LogStream, receiver: Receiver) -> Self {
-        StreamState {
+impl LineSplitter {
+    fn new(stream: LogStream) -> Self {
+        LineSplitter {
             stream,
-            receiver,
             pending: Vec::new(),
-            buffer: vec![0; READ_SIZE].into_boxed_slice(),
-            done: false,
         }
     }
 
-    fn absorb(&mut self, read: std::io::Result<usize>, sink: &mut LogSink) {
-        let n = match read {
-            Ok(0) | Err(_) => {
-                self.done = true;
-                if !self.pending.is_empty() {
-                    self.pending.push(b'\n');
-                    sink.emit(self.stream, &self.pending);
-                    self.pending.clear();
-                }
-                return;
-            }
-            Ok(n) => n,
-        };
-        let chunk = &self.buffer[..n];
+    fn push(&mut self, chunk: &[u8], sink: &mut LogSink) {
         match chunk.iter().rposition(|&b| b == b'\n') {
             Some(last_newline) if self.pending.is_empty() => {
                 sink.emit(self.stream, &chunk[..=last_newline]);
@@ -172,6 +155,43 @@ impl StreamState {
             sink.emit(self.stream, &piece);
         }
     }
+
+    /// The stream ended: a last line without its newline is written with one.
+    fn finish(&mut self, sink: &mut LogSink) {
+        if !self.pending.is_empty() {
+            self.pending.push(b'\n');
+            sink.emit(self.stream, &self.pending);
+            self.pending.clear();
+        }
+    }
+}
+
+struct StreamState {
+    receiver: Receiver,
+    lines: LineSplitter,
+    buffer: Box<[u8]>,
+    done: bool,
+}
+
+impl StreamState {
+    fn new(stream: LogStream, receiver: Receiver) -> Self {
+        StreamState {
+            receiver,
+            lines: LineSplitter::new(stream),
+            buffer: vec![0; READ_SIZE].into_boxed_slice(),
+            done: false,
+        }
+    }
+
+    fn absorb(&mut self, read: std::io::Result<usize>, sink: &mut LogSink) {
+        match read {
+            Ok(0) | Err(_) => {
+                self.done = true;
+                self.lines.finish(sink);
+            }
+            Ok(n) => self.lines.push(&self.buffer[..n], sink),
+        }
+    }
 }
 
 /// Copies both pipes until both reach end of file; the sink's file is closed on return.
@@ -186,6 +206,42 @@ pub(crate) async fn pump(stdout: Receiver, stderr: Receiver, mut sink: LogSink) 
     }
 }
 
+/// A sink fed with chunks of both streams as they arrive (a container's attached output),
+/// cut into lines by the same rules as [`pump`].
+pub(crate) struct ChunkedLog {
+    sink: LogSink,
+    stdout: LineSplitter,
+    stderr: LineSplitter,
+}
+
+impl ChunkedLog {
+    pub(crate) fn new(sink: LogSink) -> Self {
+        ChunkedLog {
+            sink,
+            stdout: LineSplitter::new(LogStream::Stdout),
+            stderr: LineSplitter::new(LogStream::Stderr),
+        }
+    }
+
+    pub(crate) fn feed(&mut self, stream: LogStream, chunk: &[u8]) {
+        match stream {
+            LogStream::Stdout => self.stdout.push(chunk, &mut self.sink),
+            LogStream::Stderr => self.stderr.push(chunk, &mut self.sink),
+        }
+    }
+
+    /// Both streams ended: writes what is left of a last line of each.
+    pub(crate) fn finish(&mut self) {
+        self.stdout.finish(&mut self.sink);
+        self.stderr.finish(&mut self.sink);
+    }
+
+    /// A line of Coracle's own about the task (written as stderr).
+    pub(crate) fn note(&mut self, message: &str) {
+        self.sink.note(message);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +253,42 @@ mod tests {
             redact_bytes(b"pw=hunter22 and hunter2, hunter2x\n", &values),
             b"pw=*** and ***, ***x\n".to_vec()
         );
-        assert_eq!(redact_bytes(b"nothing here\n", &values), b"nothing here\n".to_vec());
+        assert_eq!(
+            redact_bytes(b"nothing here\n", &values),
+            b"nothing here\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn chunks_are_cut_into_lines_per_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("task.log");
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let sink = LogSink::new("t".into(), File::create(&path).unwrap(), Some(sender));
+        let mut log = ChunkedLog::new(sink);
+        log.feed(LogStream::Stdout, b"hel");
+        log.feed(LogStream::Stderr, b"err one\nerr ");
+        log.feed(LogStream::Stdout, b"lo\nwor");
+        log.feed(LogStream::Stdout, b"ld\n");
+        log.feed(LogStream::Stderr, b"two");
+        log.finish();
+        drop(log);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "err one\nhello\nworld\nerr two\n"
+        );
+        let mut lines = Vec::new();
+        while let Ok(line) = receiver.try_recv() {
+            lines.push((line.stream, line.line));
+        }
+        assert_eq!(
+            lines,
+            [
+                (LogStream::Stderr, "err one".to_string()),
+                (LogStream::Stdout, "hello".to_string()),
+                (LogStream::Stdout, "world".to_string()),
+                (LogStream::Stderr, "err two".to_string()),
+            ]
+        );
     }
 }

@@ -6,6 +6,7 @@
 
 mod bootstrap_corpus;
 mod common;
+mod docker;
 mod orphans;
 mod process;
 mod python;
