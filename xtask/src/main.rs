@@ -15,7 +15,7 @@ fn main() -> Result<()> {
         Some("conformance") => conformance(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask conformance [--coracle PATH] [--corpus DIR] [--home DIR] [--timeout SECS] [FILTER]"
+                "usage: cargo xtask conformance [--coracle PATH] [--corpus DIR] [--home DIR] [--timeout SECS] [--docker] [FILTER]"
             );
             std::process::exit(2);
         }
@@ -28,6 +28,9 @@ struct Options {
     home: PathBuf,
     timeout: Duration,
     filter: Option<String>,
+    /// Also run the files that need Kubernetes platform features, secrets or jq on the
+    /// Docker backend.
+    docker: bool,
 }
 
 fn parse_options(args: &[String]) -> Result<Options> {
@@ -44,6 +47,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
         home: std::env::temp_dir().join("coracle-conformance"),
         timeout: Duration::from_secs(600),
         filter: None,
+        docker: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -60,6 +64,7 @@ fn parse_options(args: &[String]) -> Result<Options> {
                 o.timeout =
                     Duration::from_secs(value()?.parse().context("--timeout takes seconds")?)
             }
+            "--docker" => o.docker = true,
             other if !other.starts_with("--") => o.filter = Some(other.to_string()),
             other => bail!("unknown option {other}"),
         }
@@ -173,6 +178,40 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Needs of the corpus README that Coracle itself provides on one machine: Kubernetes platform
+/// settings (volumes, secrets, config maps, pod metadata, workspace), the secrets the corpus
+/// names (made by [`make_corpus_secrets`]) and jq (the Docker test image has it; the process
+/// backend needs it on the host). Files with only such needs are run, not reported as NEEDS.
+fn provided_locally(need: &str) -> bool {
+    need.contains("platforms.kubernetes") || need.contains("secrets ") || need.contains("jq")
+}
+
+/// The secrets `critical/pipeline_with_secret_as_env.yaml` reads, with the values its
+/// component asserts.
+fn make_corpus_secrets(o: &Options) -> Result<()> {
+    for (name, entries) in [
+        ("test-secret-1", &["username=user1"][..]),
+        ("test-secret-2", &["password=psw1"][..]),
+        ("test-secret-3", &["password=psw2"][..]),
+    ] {
+        let mut command = Command::new(&o.coracle);
+        command
+            .args(["secret", "create", name, "--replace"])
+            .env("CORACLE_HOME", &o.home);
+        for entry in entries {
+            command.args(["--from-literal", entry]);
+        }
+        let out = command.output()?;
+        if !out.status.success() {
+            bail!(
+                "creating secret {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(())
+}
+
 enum Verdict {
     Pass,
     Fail(String),
@@ -183,7 +222,8 @@ fn conformance(args: &[String]) -> Result<()> {
     let o = parse_options(args)?;
     let needs = known_needs(&o.corpus)?;
     std::fs::create_dir_all(&o.home)?;
-    let (mut pass, mut fail, mut need, mut known) =
+    make_corpus_secrets(&o)?;
+    let (mut pass, mut fail, mut need_list, mut known) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (group, expected) in [
         ("critical", "SUCCEEDED"),
@@ -202,30 +242,46 @@ fn conformance(args: &[String]) -> Result<()> {
             {
                 continue;
             }
-            let started = Instant::now();
-            let verdict = match needs.get(file.file_name().unwrap().to_str().unwrap_or_default()) {
-                Some(what) => Verdict::Needs(what.clone()),
-                None => run_one(&o, file, i as u64, expected)?,
-            };
-            let secs = started.elapsed().as_secs_f64();
-            match verdict {
-                Verdict::Pass => {
-                    println!("PASS  {name} ({secs:.1}s)");
-                    pass.push(name);
-                }
-                Verdict::Fail(why) => match KNOWN_FAILURES.iter().find(|(file, _)| *file == name) {
-                    Some((_, reason)) => {
-                        println!("FAIL  {name} (known: {reason}; {why})");
-                        known.push(name);
+            let need = needs.get(file.file_name().unwrap().to_str().unwrap_or_default());
+            let mut executors = vec!["process"];
+            if need.is_some_and(|n| provided_locally(n)) && o.docker {
+                executors.push("docker");
+            }
+            for executor in executors {
+                let started = Instant::now();
+                let verdict = match need {
+                    Some(what) if !provided_locally(what) => Verdict::Needs(what.clone()),
+                    _ => run_one(&o, file, i as u64, expected, executor)?,
+                };
+                let secs = started.elapsed().as_secs_f64();
+                // Files the process backend runs as always are named plainly; the others say
+                // which backend ran them.
+                let name = if need.is_some_and(|n| provided_locally(n)) {
+                    format!("{name} [{executor}]")
+                } else {
+                    name.clone()
+                };
+                match verdict {
+                    Verdict::Pass => {
+                        println!("PASS  {name} ({secs:.1}s)");
+                        pass.push(name);
                     }
-                    None => {
-                        println!("FAIL  {name} ({why})");
-                        fail.push(name);
+                    Verdict::Fail(why) => {
+                        match KNOWN_FAILURES.iter().find(|(file, _)| name.starts_with(file)) {
+                            Some((_, reason)) => {
+                                println!("FAIL  {name} (known: {reason}; {why})");
+                                known.push(name);
+                            }
+                            None => {
+                                println!("FAIL  {name} ({why})");
+                                fail.push(name);
+                            }
+                        }
                     }
-                },
-                Verdict::Needs(what) => {
-                    println!("NEEDS {name} ({what})");
-                    need.push(name);
+                    Verdict::Needs(what) => {
+                        println!("NEEDS {name} ({what})");
+                        need_list.push(name);
+                    }
                 }
             }
         }
@@ -233,7 +289,7 @@ fn conformance(args: &[String]) -> Result<()> {
     println!(
         "conformance summary: PASS {}, NEEDS {}, FAIL {} (known {})",
         pass.len(),
-        need.len(),
+        need_list.len(),
         fail.len() + known.len(),
         known.len()
     );
@@ -252,7 +308,13 @@ fn conformance(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn run_one(o: &Options, file: &Path, seed: u64, expected: &str) -> Result<Verdict> {
+fn run_one(
+    o: &Options,
+    file: &Path,
+    seed: u64,
+    expected: &str,
+    executor: &str,
+) -> Result<Verdict> {
     let params = generated_arguments(file, seed)?;
     let params_file = o.home.join("params.json");
     std::fs::write(&params_file, params.to_string())?;
@@ -263,7 +325,9 @@ fn run_one(o: &Options, file: &Path, seed: u64, expected: &str) -> Result<Verdic
         .arg(file)
         .arg("--params")
         .arg(&params_file)
-        .args(["--output", "json", "--no-logs"])
+        .args(["--output", "json", "--no-logs", "--executor", executor])
+        // The Docker pass must run every task, not reuse what the process pass cached.
+        .args(if executor == "docker" { &["--no-cache"][..] } else { &[][..] })
         .env("CORACLE_HOME", &o.home)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_file)?)

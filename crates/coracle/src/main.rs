@@ -140,6 +140,14 @@ pub struct RunArgs {
 /// How runs are carried out and shown: shared by `run` and `runs retry`.
 #[derive(Args)]
 pub struct ExecArgs {
+    /// Where tasks run: local processes, or containers of a Docker engine (each task in its
+    /// image, volumes and limits as on a cluster).
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Process, env = "CORACLE_EXECUTOR")]
+    executor: ExecutorKind,
+    /// The Docker engine to use (`unix:///var/run/docker.sock`, `tcp://HOST:PORT`); default:
+    /// DOCKER_HOST, else the local socket.
+    #[arg(long, env = "CORACLE_DOCKER_HOST", value_name = "URL")]
+    docker_host: Option<String>,
     /// How to print the result: text, or JSON on stdout for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text, env = "CORACLE_OUTPUT")]
     output: OutputFormat,
@@ -180,6 +188,14 @@ pub struct ExecArgs {
     /// of that name only. Repeatable. A timed-out attempt is retried if the task has retries.
     #[arg(long, value_name = "[TASK=]DURATION", value_parser = parse_task_timeout)]
     task_timeout: Vec<(Option<String>, std::time::Duration)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// Local processes (Python components in managed environments).
+    Process,
+    /// Docker containers.
+    Docker,
 }
 
 /// `5m` or `train=5m`.

@@ -7,13 +7,16 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use coracle_engine::{Resources, RunState};
-use coracle_exec::{ProcessExecutor, ProcessExecutorOptions, PythonOptions};
+use coracle_exec::{
+    DockerExecutor, DockerOptions, Executor, ProcessExecutor, ProcessExecutorOptions,
+    PythonOptions,
+};
 use coracle_orchestrator::{Orchestrator, Progress, RunOptions, RunOutcome, TaskTimeouts, io_json};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use crate::view::View;
-use crate::{CliError, ExecArgs, OutputFormat, RunArgs, home};
+use crate::{CliError, ExecArgs, ExecutorKind, OutputFormat, RunArgs, home};
 
 pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
     let pipeline = coracle_spec::load_path(&args.pipeline).map_err(CliError::user)?;
@@ -41,9 +44,67 @@ pub async fn run(home: &Path, args: RunArgs) -> Result<ExitCode, CliError> {
                 args.pipeline.display()
             )));
         }
+        Err(e @ coracle_orchestrator::Error::NotRunnable(_)) => {
+            return Err(CliError::user(anyhow!("{}: {e}", args.pipeline.display())));
+        }
         Err(e) => return Err(e.into()),
     };
     Ok(report(&outcome, args.exec.output))
+}
+
+/// The executor `exec` asks for; a Docker engine that does not answer is a user error.
+pub async fn make_executor(
+    home: &Path,
+    exec: &ExecArgs,
+    log_lines: Option<mpsc::UnboundedSender<coracle_exec::LogLine>>,
+) -> Result<Executor, CliError> {
+    Ok(match exec.executor {
+        ExecutorKind::Process => Executor::Process(ProcessExecutor::new(ProcessExecutorOptions {
+            python: PythonOptions {
+                envs_dir: exec
+                    .python_envs_dir
+                    .clone()
+                    .unwrap_or_else(|| home.join("python-envs")),
+                interpreter: exec.python.clone(),
+                use_env: exec.python_env.clone(),
+                offline: exec.offline,
+            },
+            log_lines,
+        })),
+        ExecutorKind::Docker => Executor::Docker(
+            DockerExecutor::connect(DockerOptions {
+                host: exec.docker_host.clone(),
+                log_lines,
+                ..DockerOptions::default()
+            })
+            .await
+            .map_err(CliError::user)?,
+        ),
+    })
+}
+
+/// Limits and locations for runs of this process, from the flags and the machine.
+pub fn run_options(home: &Path, exec: &ExecArgs) -> RunOptions {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let gpu_devices = coracle_orchestrator::detect_gpus();
+    RunOptions {
+        home: home.to_path_buf(),
+        pipeline_root: None,
+        parallelism: exec.parallelism.unwrap_or(cores).max(1),
+        capacity: Resources {
+            cpu_millis: cores as u64 * 1000,
+            memory_bytes: total_memory_bytes(),
+            gpus: gpu_devices.len() as u32,
+        },
+        gpu_devices,
+        run_name: None,
+        cache_enabled: !exec.no_cache,
+        cache_max_staleness: exec.cache_max_staleness,
+        timeout: exec.timeout,
+        task_timeouts: task_timeouts(&exec.task_timeout),
+    }
 }
 
 /// `coracle runs retry`: the run again from where it stopped, in this process.
@@ -73,7 +134,7 @@ pub async fn retry(home: &Path, run_id: &str, exec: ExecArgs) -> Result<ExitCode
 /// What one run in this process needs: the orchestrator, the live view, Ctrl-C handling.
 struct Session {
     orchestrator: Orchestrator,
-    executor: ProcessExecutor,
+    executor: Executor,
     options: RunOptions,
     log_rx: mpsc::UnboundedReceiver<coracle_exec::LogLine>,
     output: OutputFormat,
@@ -83,36 +144,9 @@ impl Session {
     async fn start(home: &Path, exec: &ExecArgs) -> Result<Session, CliError> {
         let store = home::open_store(home).await?;
         let (log_tx, log_rx) = mpsc::unbounded_channel();
-        let executor = ProcessExecutor::new(ProcessExecutorOptions {
-            python: PythonOptions {
-                envs_dir: exec
-                    .python_envs_dir
-                    .clone()
-                    .unwrap_or_else(|| home.join("python-envs")),
-                interpreter: exec.python.clone(),
-                use_env: exec.python_env.clone(),
-                offline: exec.offline,
-            },
-            log_lines: (!exec.no_logs).then_some(log_tx),
-        });
+        let executor = make_executor(home, exec, (!exec.no_logs).then_some(log_tx)).await?;
         let orchestrator = Orchestrator::new(store, executor.clone());
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let options = RunOptions {
-            home: home.to_path_buf(),
-            pipeline_root: None,
-            parallelism: exec.parallelism.unwrap_or(cores).max(1),
-            capacity: Resources {
-                cpu_millis: cores as u64 * 1000,
-                memory_bytes: total_memory_bytes(),
-            },
-            run_name: None,
-            cache_enabled: !exec.no_cache,
-            cache_max_staleness: exec.cache_max_staleness,
-            timeout: exec.timeout,
-            task_timeouts: task_timeouts(&exec.task_timeout),
-        };
+        let options = run_options(home, exec);
         Ok(Session {
             orchestrator,
             executor,

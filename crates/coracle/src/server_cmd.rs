@@ -17,9 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Args;
-use coracle_engine::Resources;
-use coracle_exec::{ProcessExecutor, ProcessExecutorOptions, PythonOptions};
-use coracle_orchestrator::{Orchestrator, RunOptions};
+use coracle_orchestrator::Orchestrator;
 use coracle_server::AppState;
 use tokio::io::AsyncWriteExt;
 
@@ -40,36 +38,8 @@ pub struct ServerArgs {
 
 pub async fn run(home: &Path, args: ServerArgs) -> Result<ExitCode, CliError> {
     let store = home::open_store(home).await?;
-    let executor = ProcessExecutor::new(ProcessExecutorOptions {
-        python: PythonOptions {
-            envs_dir: args
-                .exec
-                .python_envs_dir
-                .clone()
-                .unwrap_or_else(|| home.join("python-envs")),
-            interpreter: args.exec.python.clone(),
-            use_env: args.exec.python_env.clone(),
-            offline: args.exec.offline,
-        },
-        log_lines: None,
-    });
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let options = RunOptions {
-        home: home.to_path_buf(),
-        pipeline_root: None,
-        parallelism: args.exec.parallelism.unwrap_or(cores).max(1),
-        capacity: Resources {
-            cpu_millis: cores as u64 * 1000,
-            memory_bytes: run_cmd::total_memory_bytes(),
-        },
-        run_name: None,
-        cache_enabled: !args.exec.no_cache,
-        cache_max_staleness: args.exec.cache_max_staleness,
-        timeout: args.exec.timeout,
-        task_timeouts: run_cmd::task_timeouts(&args.exec.task_timeout),
-    };
+    let executor = run_cmd::make_executor(home, &args.exec, None).await?;
+    let options = run_cmd::run_options(home, &args.exec);
     let orchestrator = Orchestrator::new(store.clone(), executor.clone());
     let state = AppState::new(store.clone(), orchestrator, home.to_path_buf(), options);
 
