@@ -5,6 +5,7 @@
 mod client;
 mod common;
 mod control_flow;
+mod platform;
 mod python;
 mod resources;
 mod runs;
