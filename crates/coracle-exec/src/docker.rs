@@ -324,6 +324,7 @@ impl DockerExecutor {
             task_key: task.task_key.clone(),
             reason,
         };
+        let began = std::time::Instant::now();
         self.ensure_image(task, log).await?;
         let config = container_config(task).map_err(start_error)?;
         let name = container_name(&task.task_key);
@@ -352,6 +353,7 @@ impl DockerExecutor {
                 )));
             }
         };
+        let created_ms = began.elapsed().as_millis() as u64;
         let task_id = inner.next_task_id.fetch_add(1, Ordering::Relaxed);
         let control = Arc::new(TaskControl {
             task_key: task.task_key.clone(),
@@ -395,6 +397,7 @@ impl DockerExecutor {
                 )));
             }
         };
+        let attached_ms = began.elapsed().as_millis() as u64;
         let (stop_pump, stop_signal) = oneshot::channel();
         let pump = tokio::spawn(pump(output, log.clone(), stop_signal));
         if let Err(error) = inner.docker.start_container(&id, None).await {
@@ -405,7 +408,14 @@ impl DockerExecutor {
                 engine_message(&error)
             )));
         }
-        tracing::debug!(task_key = %task.task_key, container = %name, "container started");
+        tracing::debug!(
+            task_key = %task.task_key,
+            container = %name,
+            created_ms,
+            attached_ms,
+            started_ms = began.elapsed().as_millis() as u64,
+            "container started"
+        );
         Ok(DockerTask {
             task_id,
             control,
@@ -908,9 +918,11 @@ impl DockerTask {
         if let Some(outcome) = &self.outcome {
             return outcome.clone();
         }
+        let began = std::time::Instant::now();
         if self.exit.is_none() {
             self.exit = Some(wait_exit(&self.control.docker, &self.control.id).await);
         }
+        let exited_ms = began.elapsed().as_millis() as u64;
         let canceled = self.control.finish();
         if let Some((pump, stop)) = self.pump.take() {
             drain(pump, stop, &self.control.task_key).await;
@@ -937,8 +949,17 @@ impl DockerTask {
             // The pump has ended: this was the last holder, the file closes.
             drop(log);
         }
+        let drained_ms = began.elapsed().as_millis() as u64;
         self.control.remove().await;
         lock(&self.inner.tasks).remove(&self.task_id);
+        tracing::debug!(
+            task_key = %self.control.task_key,
+            container = %self.control.name,
+            exited_ms,
+            drained_ms,
+            removed_ms = began.elapsed().as_millis() as u64,
+            "container ended and removed"
+        );
         let outcome = match exit {
             _ if canceled => ExitOutcome::Killed,
             Ok(code) => ExitOutcome::Exited(i32::try_from(code).unwrap_or(-1)),
