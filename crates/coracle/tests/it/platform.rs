@@ -236,6 +236,36 @@ fn secrets_reach_the_task_as_variables_and_files_and_nowhere_else() {
         if backend == "docker" {
             assert_eq!(containers_of(run_id), Vec::<String>::new());
         }
+
+        // The same pipeline through the API of a server on this data directory: the run
+        // succeeds, and neither it nor the list of runs shows a secret.
+        let server = crate::server::start_server_with(
+            &home,
+            &format!("server-{backend}"),
+            &["--executor", backend],
+        );
+        let text = std::fs::read_to_string(pipeline("secrets.yaml")).unwrap();
+        let documents: Vec<Value> = serde_saphyr::from_multiple(&text).unwrap();
+        let body = serde_json::json!({
+            "display_name": "secrets through the API",
+            "pipeline_spec": {
+                "pipeline_spec": documents[0],
+                "platform_spec": documents[1],
+            },
+        });
+        let (status, created) = crate::server::call(&server, "POST", "/runs", Some(&body));
+        assert_eq!(status, 200, "{backend}: {created}");
+        let api_run_id = created["run_id"].as_str().unwrap().to_string();
+        let run = crate::server::wait_for(&server, &api_run_id, "the run to end", |run| {
+            matches!(run["state"].as_str(), Some("SUCCEEDED" | "FAILED"))
+        });
+        assert_eq!(run["state"], "SUCCEEDED", "{backend}: {run}");
+        let (_, listed) = crate::server::call(&server, "GET", "/runs", None);
+        for (what, text) in [("run", run.to_string()), ("runs", listed.to_string())] {
+            for secret in [PASSWORD, TOKEN] {
+                assert!(!text.contains(secret), "{backend}: API {what} shows a secret");
+            }
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{Home, processes_matching};
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
     /// `127.0.0.1:PORT`
     address: String,
@@ -26,11 +26,17 @@ impl Drop for Server {
 
 /// Starts `coracle server` on a free port and waits for the line that says where it listens.
 fn start_server(home: &Home, name: &str) -> Server {
+    start_server_with(home, name, &[])
+}
+
+/// [`start_server`] with more arguments (`--executor docker`).
+pub(crate) fn start_server_with(home: &Home, name: &str, extra: &[&str]) -> Server {
     let log = std::fs::File::create(home.dir.path().join(format!("{name}.log"))).unwrap();
     let started = Instant::now();
     let mut child = home
         .command()
         .args(["server", "--listen", "127.0.0.1:0", "--parallelism", "2"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()
@@ -52,7 +58,12 @@ fn start_server(home: &Home, name: &str) -> Server {
 }
 
 /// One HTTP/1.1 request to `/apis/v2beta1{path}`; the status and the JSON body.
-fn call(server: &Server, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+pub(crate) fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let mut stream = TcpStream::connect(&server.address).unwrap();
     let body = body.map(Value::to_string).unwrap_or_default();
     write!(
@@ -77,7 +88,12 @@ fn get_run(server: &Server, run_id: &str) -> Value {
     run
 }
 
-fn wait_for(server: &Server, run_id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_for(
+    server: &Server,
+    run_id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let run = get_run(server, run_id);
