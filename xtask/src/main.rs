@@ -267,7 +267,10 @@ fn conformance(args: &[String]) -> Result<()> {
                         pass.push(name);
                     }
                     Verdict::Fail(why) => {
-                        match KNOWN_FAILURES.iter().find(|(file, _)| name.starts_with(file)) {
+                        match KNOWN_FAILURES
+                            .iter()
+                            .find(|(file, _)| name.starts_with(file))
+                        {
                             Some((_, reason)) => {
                                 println!("FAIL  {name} (known: {reason}; {why})");
                                 known.push(name);
@@ -308,13 +311,7 @@ fn conformance(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn run_one(
-    o: &Options,
-    file: &Path,
-    seed: u64,
-    expected: &str,
-    executor: &str,
-) -> Result<Verdict> {
+fn run_one(o: &Options, file: &Path, seed: u64, expected: &str, executor: &str) -> Result<Verdict> {
     let params = generated_arguments(file, seed)?;
     let params_file = o.home.join("params.json");
     std::fs::write(&params_file, params.to_string())?;
@@ -327,7 +324,11 @@ fn run_one(
         .arg(&params_file)
         .args(["--output", "json", "--no-logs", "--executor", executor])
         // The Docker pass must run every task, not reuse what the process pass cached.
-        .args(if executor == "docker" { &["--no-cache"][..] } else { &[][..] })
+        .args(if executor == "docker" {
+            &["--no-cache"][..]
+        } else {
+            &[][..]
+        })
         .env("CORACLE_HOME", &o.home)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_file)?)

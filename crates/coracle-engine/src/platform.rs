@@ -97,8 +97,12 @@ pub(crate) fn resolve(
     };
     let mut platform = TaskPlatform::default();
     for (index, mount) in config.pvc_mount.iter().enumerate() {
-        let pvc = name(mount.name_source(), &format!("pvcMount[{index}] PVC"), false)?
-            .expect("required names are present");
+        let pvc = name(
+            mount.name_source(),
+            &format!("pvcMount[{index}] PVC"),
+            false,
+        )?
+        .expect("required names are present");
         platform.pvc_mounts.push(VolumeFrom {
             name: pvc,
             mount_path: mount.mount_path.clone(),
@@ -130,8 +134,7 @@ pub(crate) fn resolve(
             secret.secret_name_parameter.as_ref(),
             secret.secret_name.as_deref(),
         );
-        let Some(secret_name) =
-            name(source, &format!("secretAsVolume[{index}] secret"), optional)?
+        let Some(secret_name) = name(source, &format!("secretAsVolume[{index}] secret"), optional)?
         else {
             continue;
         };
@@ -338,7 +341,9 @@ pub(crate) fn builtin(
                     .map(|(k, v)| {
                         (
                             k.clone(),
-                            v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
                         )
                     })
                     .collect(),

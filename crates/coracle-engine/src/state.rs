@@ -1065,7 +1065,9 @@ impl Engine {
         let platform = match self.spec.kubernetes_executor(label) {
             None => TaskPlatform::default(),
             Some(config) => platform::resolve(config, &|source| self.platform_value(node, source))
-                .map_err(|e| format!("platforms.kubernetes.deploymentSpec.executors.{label}: {e}"))?,
+                .map_err(|e| {
+                    format!("platforms.kubernetes.deploymentSpec.executors.{label}: {e}")
+                })?,
         };
         // The task's own directory, and where container components write output parameters.
         let mut dirs_to_create = if outputs.parameters.is_empty() {
@@ -1125,9 +1127,10 @@ impl Engine {
                 producer_task,
                 output_key,
             }) => {
-                let id = parent.children.get(producer_task).ok_or_else(|| {
-                    format!("producer task \"{producer_task}\" not found")
-                })?;
+                let id = parent
+                    .children
+                    .get(producer_task)
+                    .ok_or_else(|| format!("producer task \"{producer_task}\" not found"))?;
                 let producer = &self.nodes[*id];
                 match producer.outputs.parameters.get(output_key) {
                     Some(v) => Ok(Some(v.clone())),
@@ -1617,7 +1620,9 @@ fn check_supported(spec: &PipelineSpec) -> Result<(), Error> {
             {
                 return Err(unsupported(
                     format!("deploymentSpec.executors.{label}.container.image"),
-                    &format!("Kubernetes stand-in executors other than CreatePVC/DeletePVC ({image})"),
+                    &format!(
+                        "Kubernetes stand-in executors other than CreatePVC/DeletePVC ({image})"
+                    ),
                 ));
             }
         }

@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use coracle_engine::{
-    Builtin, Command, Engine, Event, Io, Launch, NodeId, Resources, Resume, RunConfig, RunState, TaskResult,
-    TaskState, TaskUpdate,
+    Builtin, Command, Engine, Event, Io, Launch, NodeId, Resources, Resume, RunConfig, RunState,
+    TaskResult, TaskState, TaskUpdate,
 };
-use coracle_exec::{ExitOutcome, Executor, TaskCanceler, TaskLaunch};
+use coracle_exec::{Executor, ExitOutcome, TaskCanceler, TaskLaunch};
 use coracle_spec::PipelineSpec;
 use coracle_store::{ArtifactRecord, CacheEntry, RunRecord, Store, TaskRecord};
 use serde_json::{Value, json};
@@ -1017,8 +1017,7 @@ impl Driver {
             }
         }
         let gpu_devices = self.take_gpus(node, launch.resources.gpus);
-        if launch.platform != coracle_engine::TaskPlatform::default() || !gpu_devices.is_empty()
-        {
+        if launch.platform != coracle_engine::TaskPlatform::default() || !gpu_devices.is_empty() {
             write_file(
                 &task_dir.join("pod.json"),
                 pod::describe(&launch.platform, &gpu_devices)
@@ -1030,7 +1029,10 @@ impl Driver {
         let pod = match prepared {
             Ok(pod) => pod,
             Err(error) => {
-                let _ = write_file(&log_path, format!("coracle: failed to start: {error}\n").as_bytes());
+                let _ = write_file(
+                    &log_path,
+                    format!("coracle: failed to start: {error}\n").as_bytes(),
+                );
                 let _ = sender.send((
                     Event::TaskFinished {
                         node,
@@ -1049,7 +1051,11 @@ impl Driver {
             env.push(("CUDA_VISIBLE_DEVICES".into(), visible.clone()));
             env.push((
                 "NVIDIA_VISIBLE_DEVICES".into(),
-                if visible.is_empty() { "void".into() } else { visible },
+                if visible.is_empty() {
+                    "void".into()
+                } else {
+                    visible
+                },
             ));
         }
         let mut labels = pod.labels;

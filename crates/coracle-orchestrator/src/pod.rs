@@ -161,16 +161,19 @@ async fn fill(
         }
     }
     let missing = |kind: &str, name: &str, command: &str| {
-        format!("{kind} {name:?} does not exist: create it with `coracle {command} create {name} …`")
+        format!(
+            "{kind} {name:?} does not exist: create it with `coracle {command} create {name} …`"
+        )
     };
     for env in &platform.secret_env {
         match secrets.get(&env.name).and_then(Option::as_ref) {
             None if env.optional => {}
             None => return Err(missing("secret", &env.name, "secret")),
             Some(data) => match data.get(&env.key) {
-                Some(value) => pod
-                    .env
-                    .push((env.env_var.clone(), String::from_utf8_lossy(value).into_owned())),
+                Some(value) => pod.env.push((
+                    env.env_var.clone(),
+                    String::from_utf8_lossy(value).into_owned(),
+                )),
                 None if env.optional => {}
                 None => {
                     return Err(format!(
@@ -317,7 +320,9 @@ pub(crate) fn describe(platform: &TaskPlatform, gpu_devices: &[String]) -> Value
     };
     let env_from = |list: &[coracle_engine::EnvFrom]| -> Vec<Value> {
         list.iter()
-            .map(|e| json!({"name": e.name, "key": e.key, "env": e.env_var, "optional": e.optional}))
+            .map(
+                |e| json!({"name": e.name, "key": e.key, "env": e.env_var, "optional": e.optional}),
+            )
             .collect()
     };
     json!({

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use coracle_engine::{Resources, RunState};
 use coracle_exec::{
-    DockerExecutor, DockerOptions, Executor, ProcessExecutor, ProcessExecutorOptions,
-    PythonOptions,
+    DockerExecutor, DockerOptions, Executor, ProcessExecutor, ProcessExecutorOptions, PythonOptions,
 };
 use coracle_orchestrator::{Orchestrator, Progress, RunOptions, RunOutcome, TaskTimeouts, io_json};
 use serde_json::{Value, json};

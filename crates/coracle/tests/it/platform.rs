@@ -100,7 +100,11 @@ fn a_volume_made_by_the_pipeline_is_written_read_and_deleted() {
         assert_eq!(output(&result), "written on a volume", "{backend}");
         let run = home.get(result["run_id"].as_str().unwrap());
         for task in ["createpvc", "write-message", "read-message", "deletepvc"] {
-            assert_eq!(crate::task(&run, task)["state"], "SUCCEEDED", "{backend} {task}");
+            assert_eq!(
+                crate::task(&run, task)["state"],
+                "SUCCEEDED",
+                "{backend} {task}"
+            );
         }
         // DeletePVC removed the volume and its files.
         let volumes: Value =
@@ -112,7 +116,10 @@ fn a_volume_made_by_the_pipeline_is_written_read_and_deleted() {
             .collect();
         assert!(left.is_empty(), "{backend}: {left:?}");
         if backend == "docker" {
-            assert_eq!(containers_of(result["run_id"].as_str().unwrap()), Vec::<String>::new());
+            assert_eq!(
+                containers_of(result["run_id"].as_str().unwrap()),
+                Vec::<String>::new()
+            );
         }
     }
 }
@@ -144,7 +151,14 @@ fn a_named_volume_keeps_what_one_run_wrote_for_the_next() {
         // A volume that does not exist fails the task with a message that says so.
         let (code, result, _) = home.run(
             "shared_volume.yaml",
-            &["--executor", backend, "-p", "line=x", "-p", "volume=nowhere"],
+            &[
+                "--executor",
+                backend,
+                "-p",
+                "line=x",
+                "-p",
+                "volume=nowhere",
+            ],
         );
         assert_eq!(code, 1, "{backend}: {result}");
         let error = result["error"].as_str().unwrap_or_default();
@@ -198,7 +212,13 @@ fn secrets_reach_the_task_as_variables_and_files_and_nowhere_else() {
         );
         ok(
             &home,
-            &["configmap", "create", "app-config", "--from-literal", "mode=fast"],
+            &[
+                "configmap",
+                "create",
+                "app-config",
+                "--from-literal",
+                "mode=fast",
+            ],
         );
         let (code, result, stderr) = home.run("secrets.yaml", &["--executor", backend]);
         assert_eq!(code, 0, "{backend}: {stderr}");
@@ -263,7 +283,10 @@ fn secrets_reach_the_task_as_variables_and_files_and_nowhere_else() {
         let (_, listed) = crate::server::call(&server, "GET", "/runs", None);
         for (what, text) in [("run", run.to_string()), ("runs", listed.to_string())] {
             for secret in [PASSWORD, TOKEN] {
-                assert!(!text.contains(secret), "{backend}: API {what} shows a secret");
+                assert!(
+                    !text.contains(secret),
+                    "{backend}: API {what} shows a secret"
+                );
             }
         }
     }
@@ -285,7 +308,10 @@ fn pod_metadata_empty_dirs_and_limits_as_on_a_cluster() {
                 report.ends_with(";memory=268435456;cpu=500m"),
                 "{backend}: {report}"
             );
-            assert_eq!(containers_of(result["run_id"].as_str().unwrap()), Vec::<String>::new());
+            assert_eq!(
+                containers_of(result["run_id"].as_str().unwrap()),
+                Vec::<String>::new()
+            );
         }
         // Settings with no local meaning: each warned about once, and kept with the task.
         for setting in [
