@@ -537,7 +537,7 @@ impl Validator<'_> {
             let base = format!("platforms.kubernetes.deploymentSpec.executors.{label}");
             if !spec.deployment_spec.executors.contains_key(label) {
                 self.issue(
-                    &base,
+                    base.clone(),
                     format!("executor \"{label}\" is not in deploymentSpec.executors"),
                 );
                 continue;
@@ -568,12 +568,12 @@ impl Validator<'_> {
             for (kind, path) in mounts {
                 if !path.starts_with('/') {
                     self.issue(
-                        &format!("{base}.{kind}"),
+                        format!("{base}.{kind}"),
                         format!("mount path {path:?} is not absolute"),
                     );
                 } else if !seen.insert(path.trim_end_matches('/').to_string()) {
                     self.issue(
-                        &format!("{base}.{kind}"),
+                        format!("{base}.{kind}"),
                         format!("two volumes are mounted at {path}"),
                     );
                 }
@@ -581,7 +581,7 @@ impl Validator<'_> {
             for (index, mount) in config.pvc_mount.iter().enumerate() {
                 if mount.name_source().is_none() {
                     self.issue(
-                        &format!("{base}.pvcMount[{index}]"),
+                        format!("{base}.pvcMount[{index}]"),
                         "the PVC mount names no PVC",
                     );
                 }

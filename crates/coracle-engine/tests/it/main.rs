@@ -21,6 +21,7 @@ fn config(parallelism: usize) -> RunConfig {
         capacity: Resources {
             cpu_millis: 2000,
             memory_bytes: 4 << 30,
+            gpus: 0,
         },
         cache_enabled: true,
         resume: Default::default(),
@@ -481,9 +482,9 @@ fn nested_pipelines_pass_inputs_and_outputs() {
 fn unsupported_features_are_refused_with_their_path() {
     let yaml = ADD_CHAIN.replace(
         "exec-double:\n      container: {image: \"python:3.11\"",
-        "exec-double:\n      container: {image: \"argostub/createpvc\"",
+        "exec-double:\n      container: {image: \"argostub/createsnapshot\"",
     );
-    assert!(yaml.contains("argostub/createpvc"));
+    assert!(yaml.contains("argostub/createsnapshot"));
     let spec = load(&yaml);
     let args = BTreeMap::from([("a".to_string(), json!(1)), ("b".to_string(), json!(1))]);
     let err = Engine::start(spec, args, config(1))
@@ -492,7 +493,101 @@ fn unsupported_features_are_refused_with_their_path() {
         .to_string();
     assert_eq!(
         err,
-        "deploymentSpec.executors.exec-double.container.image: Kubernetes PVC operations (CreatePVC/DeletePVC) are not supported by this version of Coracle yet"
+        "deploymentSpec.executors.exec-double.container.image: Kubernetes stand-in executors other than CreatePVC/DeletePVC (argostub/createsnapshot) are not supported by this version of Coracle yet"
+    );
+}
+
+fn team_pipeline(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/pipelines")
+        .join(name);
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn secret_and_config_map_names_resolve_from_parameters_outputs_and_constants() {
+    let mut sim = Sim::start(
+        &team_pipeline("secrets.yaml"),
+        json!({"secret_name": "team-creds"}),
+        1,
+    );
+    let mut platform = None;
+    sim.run(|l| {
+        if l.task_path == "pick-secret" {
+            outputs_of(l, json!({"Output": "token-of-the-day"}))
+        } else {
+            platform = Some(l.platform.clone());
+            outputs_of(l, json!({"Output": "done"}))
+        }
+    });
+    let platform = platform.expect("use-secrets was launched");
+    let env: Vec<(&str, &str, &str)> = platform
+        .secret_env
+        .iter()
+        .map(|e| (e.name.as_str(), e.key.as_str(), e.env_var.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("team-creds", "username", "DB_USER"),
+            ("team-creds", "password", "DB_PASSWORD"),
+            ("token-of-the-day", "token", "API_TOKEN"),
+        ]
+    );
+    assert_eq!(platform.secret_volumes[0].name, "team-creds");
+    assert_eq!(platform.secret_volumes[0].mount_path, "/mnt/creds");
+    assert_eq!(platform.config_map_env[0].name, "app-config");
+    assert_eq!(platform.config_map_volumes[0].mount_path, "/etc/app");
+    assert!(platform.not_applied.is_empty());
+}
+
+#[test]
+fn create_pvc_is_a_builtin_whose_name_reaches_the_mounts() {
+    let mut sim = Sim::start(&team_pipeline("volumes.yaml"), json!({}), 1);
+    let mut seen = Vec::new();
+    sim.run(|l| {
+        seen.push((
+            l.task_path.clone(),
+            l.builtin.clone(),
+            l.argv.is_empty(),
+            l.platform
+                .pvc_mounts
+                .iter()
+                .map(|m| format!("{}@{}", m.name, m.mount_path))
+                .collect::<Vec<_>>(),
+        ));
+        match l.task_path.as_str() {
+            "createpvc" => outputs_of(l, json!({"name": "demo-run-run-1-data"})),
+            "read-message" => outputs_of(l, json!({"content": "hi"})),
+            _ => outputs_of(l, json!({})),
+        }
+    });
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    let (path, builtin, no_argv, _) = &seen[0];
+    assert_eq!(path, "createpvc");
+    assert!(no_argv);
+    match builtin {
+        Some(coracle_engine::Builtin::CreateVolume {
+            name,
+            size,
+            access_modes,
+            ..
+        }) => {
+            assert_eq!(name, "demo-run-run-1-data");
+            assert_eq!(size.as_deref(), Some("1Gi"));
+            assert_eq!(access_modes, &["ReadWriteOnce"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    for (path, _, _, mounts) in &seen[1..3] {
+        assert_eq!(mounts, &["demo-run-run-1-data@/data"], "{path}");
+    }
+    assert_eq!(seen[3].0, "deletepvc");
+    assert_eq!(
+        seen[3].1,
+        Some(coracle_engine::Builtin::DeleteVolume {
+            name: "demo-run-run-1-data".into()
+        })
     );
 }
 

@@ -27,7 +27,9 @@ pub fn run_options(home: &Path) -> RunOptions {
         capacity: Resources {
             cpu_millis: 2000,
             memory_bytes: 4 << 30,
+            gpus: 0,
         },
+        gpu_devices: Vec::new(),
         run_name: None,
         cache_enabled: true,
         cache_max_staleness: None,
