@@ -74,7 +74,6 @@ pub async fn make_executor(
             DockerExecutor::connect(DockerOptions {
                 host: exec.docker_host.clone(),
                 log_lines,
-                ..DockerOptions::default()
             })
             .await
             .map_err(CliError::user)?,
