@@ -49,14 +49,30 @@ pub fn detect_gpus() -> Vec<String> {
     if !output.status.success() {
         return Vec::new();
     }
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
+    gpus_of_nvidia_smi_list(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// The device numbers in `nvidia-smi -L` output (`GPU 0: NVIDIA H100 … (UUID: GPU-…)`).
+fn gpus_of_nvidia_smi_list(text: &str) -> Vec<String> {
+    text.lines()
         .filter_map(|line| {
-            let rest = line.strip_prefix("GPU ")?;
+            let rest = line.trim().strip_prefix("GPU ")?;
             let index = rest.split(':').next()?.trim();
             index.parse::<u32>().ok().map(|i| i.to_string())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod gpu_tests {
+    #[test]
+    fn nvidia_smi_list_gives_device_numbers() {
+        let text = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1b2c3d4e-0000-1111-2222-333344445555)\n\
+                    GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-9f8e7d6c-0000-1111-2222-333344445555)\n\
+                      MIG 1g.10gb     Device  0: (UUID: MIG-aaaa)\n";
+        assert_eq!(super::gpus_of_nvidia_smi_list(text), ["0", "1"]);
+        assert!(super::gpus_of_nvidia_smi_list("No devices were found\n").is_empty());
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
