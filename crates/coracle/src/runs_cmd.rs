@@ -41,8 +41,16 @@ fn run_json(run: &RunRecord) -> Value {
     })
 }
 
+/// The task's pod settings as its attempt recorded them (`pod.json`: volume, secret and
+/// config-map names, labels, GPU devices, what was not applied), when it had any.
+fn pod_of(t: &TaskRecord) -> Option<Value> {
+    let dir = t.work_dir.as_ref()?;
+    let text = std::fs::read_to_string(Path::new(dir).join("pod.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 fn task_json(t: &TaskRecord) -> Value {
-    json!({
+    let mut value = json!({
         "task_id": t.task_id,
         "name": t.name,
         "attempt": t.attempt,
@@ -56,7 +64,11 @@ fn task_json(t: &TaskRecord) -> Value {
         "log_path": t.log_path,
         "started_at": t.started_at.map(|t| t.to_rfc3339()),
         "finished_at": t.finished_at.map(|t| t.to_rfc3339()),
-    })
+    });
+    if let Some(pod) = pod_of(t) {
+        value["pod"] = pod;
+    }
+    value
 }
 
 pub async fn list(home: &Path, limit: i64, output: OutputFormat) -> Result<ExitCode, CliError> {
@@ -132,6 +144,15 @@ pub async fn get(home: &Path, run_id: &str, output: OutputFormat) -> Result<Exit
             duration(t.started_at, t.finished_at),
             t.error.as_deref().unwrap_or("")
         );
+    }
+    // Pod settings only a cluster acts on: kept, shown here, not applied.
+    for t in &tasks {
+        let Some(pod) = pod_of(t) else { continue };
+        for note in pod["notApplied"].as_array().into_iter().flatten() {
+            if let Some(note) = note.as_str() {
+                println!("not applied on one machine: {}: {note}", t.task_id);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

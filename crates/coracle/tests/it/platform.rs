@@ -338,6 +338,14 @@ fn pod_metadata_empty_dirs_and_limits_as_on_a_cluster() {
         .unwrap();
         assert_eq!(pod["labels"]["team"], "ml");
         assert_eq!(pod["notApplied"].as_array().unwrap().len(), 3, "{pod}");
+        // `runs get` shows them with the task.
+        let run = home.get(result["run_id"].as_str().unwrap());
+        assert_eq!(crate::task(&run, "inspect")["pod"], pod);
+        let text = ok(&home, &["runs", "get", result["run_id"].as_str().unwrap()]);
+        assert!(
+            text.contains("not applied on one machine: inspect: node selector"),
+            "{text}"
+        );
     }
 }
 
