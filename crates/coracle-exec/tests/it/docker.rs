@@ -29,6 +29,14 @@ fn docker_tests_enabled(test: &str) -> bool {
         );
         return false;
     }
+    let engine = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output();
+    assert!(
+        engine.as_ref().is_ok_and(|output| output.status.success()),
+        "{test}: CORACLE_TEST_DOCKER=1 but no Docker engine answers (`docker version`: {:?}); start it with scripts/docker-setup",
+        engine.map(|output| String::from_utf8_lossy(&output.stderr).trim().to_string())
+    );
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
         let present = Command::new("docker")
