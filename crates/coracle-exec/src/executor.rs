@@ -20,6 +20,7 @@ use crate::bootstrap::{
 use crate::guardian::Guardian;
 use crate::image::{is_python_image, python_version_of_image};
 use crate::logs::{self, LogSink};
+use crate::mounts;
 use crate::pyenv::{self, EnvRequest, Interpreter, PythonEnv};
 use crate::sys::{self, ChildSetup};
 use crate::zygote::{self, ChildExit, Zygote, ZygoteTask};
@@ -154,10 +155,13 @@ impl ProcessExecutor {
         })?;
         let mut sink = LogSink::new(task.task_key.clone(), file, inner.log_lines.clone());
         sink.set_redactions(&task.redact);
-        let started = match self.plan(&task, &mut sink).await {
-            Ok(Plan::Host { argv, env }) => self.spawn_host(&task, &argv, &env, None).await,
-            Ok(Plan::Kfp { env, bootstrap }) => self.start_kfp(&task, &env, &bootstrap).await,
+        let started = match self.check_volumes(&task).await {
             Err(error) => Err(error),
+            Ok(()) => match self.plan(&task, &mut sink).await {
+                Ok(Plan::Host { argv, env }) => self.spawn_host(&task, &argv, &env, None).await,
+                Ok(Plan::Kfp { env, bootstrap }) => self.start_kfp(&task, &env, &bootstrap).await,
+                Err(error) => Err(error),
+            },
         };
         match started {
             Ok(started) => Ok(self.track(&task, started, sink)),
@@ -195,6 +199,27 @@ impl ProcessExecutor {
             .filter(|worker| worker.is_alive())
             .filter_map(|worker| worker.pid())
             .collect()
+    }
+
+    /// A task with volumes needs private mount namespaces; without them it fails before
+    /// anything is prepared for it.
+    async fn check_volumes(&self, task: &TaskLaunch) -> Result<(), Error> {
+        if task.mounts.is_empty() {
+            return Ok(());
+        }
+        let answer = match mounts::known_private_mounts() {
+            Some(answer) => answer,
+            // The first check forks a probe process: not on a runtime thread.
+            None => tokio::task::spawn_blocking(mounts::check_private_mounts)
+                .await
+                .unwrap_or_else(|join_error| {
+                    Err(format!("the private mount check panicked: {join_error}"))
+                }),
+        };
+        answer.map_err(|reason| Error::Start {
+            task_key: task.task_key.clone(),
+            reason: format!("{reason}; run with --executor docker to use volumes"),
+        })
     }
 
     async fn plan(&self, task: &TaskLaunch, sink: &mut LogSink) -> Result<Plan, Error> {
@@ -359,11 +384,13 @@ impl ProcessExecutor {
         bootstrap: &KfpBootstrap,
     ) -> Result<Started, Error> {
         let vars = self.python_vars(task, env, true);
-        // Variables read at interpreter start cannot be honoured by an already running worker.
-        let needs_fresh_interpreter = task
-            .env
-            .iter()
-            .any(|(key, _)| key.starts_with("PYTHON") && key != "PYTHONUNBUFFERED");
+        // Variables read at interpreter start cannot be honoured by an already running worker,
+        // and the worker's children share its mount namespace, so volumes need their own.
+        let needs_fresh_interpreter = !task.mounts.is_empty()
+            || task
+                .env
+                .iter()
+                .any(|(key, _)| key.starts_with("PYTHON") && key != "PYTHONUNBUFFERED");
         if !needs_fresh_interpreter
             && env.has_kfp
             && let Some(worker) = self.zygote(env).await
@@ -536,18 +563,34 @@ impl ProcessExecutor {
             .process_group(0);
         // Plain tasks are spawned with posix_spawn (no PDEATHSIG, see `ChildSetup`): what
         // keeps them from outliving Coracle is the orphan guardian, told of the new process
-        // group on the spawner thread the moment it exists.
+        // group on the spawner thread the moment it exists. Tasks with volumes make their
+        // mount namespace between fork and exec; paying for a fork anyway, they also get
+        // PDEATHSIG.
+        let mount_plan = if task.mounts.is_empty() {
+            None
+        } else {
+            Some(Arc::new(
+                mounts::prepare(&task.mounts, &task.work_dir).map_err(start_error)?,
+            ))
+        };
         let inner = self.inner.clone();
         let child = sys::spawn(
             command,
             ChildSetup {
-                die_with_parent: false,
+                die_with_parent: mount_plan.is_some(),
                 fd3: None,
+                mounts: mount_plan.clone(),
             },
             Some(Box::new(move |pid| inner.guardian.register(pid))),
         )
         .await
-        .map_err(|error| start_error(describe_spawn_error(&argv[0], &task.work_dir, &error)))?;
+        .map_err(|error| {
+            let reason = mount_plan
+                .as_ref()
+                .and_then(|plan| plan.failure(&error))
+                .unwrap_or_else(|| describe_spawn_error(&argv[0], &task.work_dir, &error));
+            start_error(reason)
+        })?;
         let pid = child
             .id()
             .ok_or_else(|| start_error("the process vanished right after it started".into()))?;

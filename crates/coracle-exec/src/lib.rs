@@ -15,6 +15,16 @@
 //! - everything else runs on the host as given (`image` is ignored: that is what the process
 //!   backend means).
 //!
+//! Volumes ([`TaskLaunch::mounts`]): a task with mounts runs in a private mount namespace of
+//! its own, made by its child between fork and exec: each source is bind-mounted at its mount
+//! path (read-only ones remounted read-only), unseen by the host and by other tasks. Without
+//! `CAP_SYS_ADMIN` the child first enters a user namespace mapping only Coracle's uid and gid.
+//! Missing mount points are created on the host and left there, empty (removing one could
+//! detach it under another task). Such tasks never run in the Python worker, and as they pay
+//! for a fork anyway they also get `PR_SET_PDEATHSIG`; tasks without mounts keep
+//! `posix_spawn`. Where the machine refuses private mount namespaces
+//! ([`check_private_mounts`]), tasks with mounts fail to start and say to use Docker.
+//!
 //! Invariants:
 //! - every task is its own process group; cancel signals the whole group (SIGTERM, then SIGKILL
 //!   after a grace period); when a task's main process exits, what is left of its group is
@@ -39,6 +49,7 @@ mod executor;
 mod guardian;
 mod image;
 mod logs;
+mod mounts;
 mod pyenv;
 mod sys;
 mod zygote;
@@ -47,15 +58,16 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use backend::{Executor, LaunchedTask, TaskCanceler};
-pub use docker::{DockerCanceler, DockerExecutor, DockerOptions, DockerTask};
 pub use bootstrap::{
     KfpBootstrap, looks_like_kfp_python, parse_kfp_bootstrap, scan_pip_requirements,
 };
+pub use docker::{DockerCanceler, DockerExecutor, DockerOptions, DockerTask};
 pub use executor::{
     Canceler, DEFAULT_CANCEL_GRACE, ProcessExecutor, ProcessExecutorOptions, PythonOptions,
     RunningTask,
 };
 pub use image::{is_python_image, python_version_of_image};
+pub use mounts::check_private_mounts;
 pub use pyenv::DEFAULT_KFP_VERSION;
 
 /// One task to start.

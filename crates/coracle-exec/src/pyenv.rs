@@ -407,6 +407,7 @@ fn run_logged(mut command: Command, log: &mut File, what: &str) -> Result<(), St
         ChildSetup {
             die_with_parent: true,
             fd3: None,
+            mounts: None,
         },
     );
     let status = command

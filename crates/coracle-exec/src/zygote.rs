@@ -104,6 +104,7 @@ impl Zygote {
             ChildSetup {
                 die_with_parent: true,
                 fd3: Some(theirs_fd),
+                mounts: None,
             },
             None,
         )

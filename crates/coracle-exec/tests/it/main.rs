@@ -7,6 +7,7 @@
 mod bootstrap_corpus;
 mod common;
 mod docker;
+mod mounts;
 mod orphans;
 mod process;
 mod python;

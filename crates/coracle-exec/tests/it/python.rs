@@ -23,7 +23,7 @@ fn add_numbers_argv() -> Vec<String> {
 }
 
 /// The same bootstrap running another component.
-fn component_argv(source: &str, function: &str) -> Vec<String> {
+pub(crate) fn component_argv(source: &str, function: &str) -> Vec<String> {
     let mut argv = add_numbers_argv();
     argv[6] = format!(
         "\nimport kfp\nfrom kfp import dsl\nfrom kfp.dsl import *\nfrom typing import *\n\n{source}\n"
@@ -44,13 +44,13 @@ fn executor_input(dir: &Path, parameters: serde_json::Value) -> String {
     .to_string()
 }
 
-fn python_fixture() -> Fixture {
+pub(crate) fn python_fixture() -> Fixture {
     Fixture::with_python(|python| python.envs_dir = test_envs_dir())
 }
 
 /// A task running `argv` (with `{{$}}` replaced) in image python:3.11; returns it and its
 /// output directory.
-fn python_task(
+pub(crate) fn python_task(
     fixture: &Fixture,
     key: &str,
     argv: &[String],
@@ -74,7 +74,7 @@ fn python_task(
     (task, outputs)
 }
 
-fn output_of(outputs: &Path) -> serde_json::Value {
+pub(crate) fn output_of(outputs: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(outputs.join("executor_output.json"))
         .expect("executor output file");
     serde_json::from_str(&text).expect("executor output JSON")
