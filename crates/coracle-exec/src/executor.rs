@@ -402,14 +402,10 @@ impl ProcessExecutor {
                 }
             }
         }
-        let temp_dir =
-            write_component_module(&task.task_key, &bootstrap.source).map_err(|error| {
-                Error::Start {
-                    task_key: task.task_key.clone(),
-                    reason: format!(
-                        "cannot write the component's source to a temporary file: {error}"
-                    ),
-                }
+        let temp_dir = write_component_module(&task.work_dir, &task.task_key, &bootstrap.source)
+            .map_err(|error| Error::Start {
+                task_key: task.task_key.clone(),
+                reason: format!("cannot write the component's source to a temporary file: {error}"),
             })?;
         let module_path = temp_dir.join("ephemeral_component.py");
         let mut argv = vec![
@@ -654,8 +650,13 @@ fn describe_spawn_error(program: &str, work_dir: &Path, error: &std::io::Error) 
     }
 }
 
-/// Writes `source` as `ephemeral_component.py` in a fresh temporary directory.
-fn write_component_module(task_key: &str, source: &str) -> std::io::Result<PathBuf> {
+/// Writes `source` as `ephemeral_component.py` in a fresh directory inside the task's working
+/// directory (not under `/tmp`, which a volume of the task may cover).
+fn write_component_module(
+    work_dir: &Path,
+    task_key: &str,
+    source: &str,
+) -> std::io::Result<PathBuf> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let safe_key: String = task_key
         .chars()
@@ -668,8 +669,8 @@ fn write_component_module(task_key: &str, source: &str) -> std::io::Result<PathB
         })
         .take(40)
         .collect();
-    let dir = std::env::temp_dir().join(format!(
-        "coracle-kfp-{}-{}-{safe_key}",
+    let dir = work_dir.join(format!(
+        ".coracle-kfp-{}-{}-{safe_key}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));

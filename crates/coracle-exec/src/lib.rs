@@ -1,9 +1,18 @@
 //! Executor backends: running one task's fully resolved command and reporting how it ended.
 //!
-//! Owns the local process backend ([`ProcessExecutor`]) and the managed Python environments
-//! that let lightweight KFP Python components run without their `pip install` bootstrap. It
-//! does not decide what runs next, touches no database and resolves no placeholders: it gets
-//! a finished argv ([`TaskLaunch`]) and gives back a [`RunningTask`].
+//! Owns the local process backend ([`ProcessExecutor`]), the managed Python environments that
+//! let lightweight KFP Python components run without their `pip install` bootstrap, and the
+//! Docker backend ([`DockerExecutor`]); [`Executor`] is the one face over both. It does not
+//! decide what runs next, touches no database and resolves no placeholders: it gets a finished
+//! argv ([`TaskLaunch`]) and gives back a [`LaunchedTask`].
+//!
+//! The Docker backend runs each task as a container of its image: the command replaces the
+//! image's entrypoint; [`TaskLaunch::shared_paths`] are bind-mounted at their own paths and
+//! [`TaskLaunch::mounts`] at their targets; limits and GPU devices become the container's;
+//! output is attached from the start and goes through the same log sink as a process's.
+//! Missing images are pulled (a clear start error when that fails). Every container carries
+//! `coracle.*` labels naming the process that made it and is removed when its task ends, in
+//! every way; containers of a Coracle process that died are removed at the next connect.
 //!
 //! How a task runs:
 //! - a command that is exactly the kfp SDK's lightweight-component bootstrap
@@ -37,7 +46,8 @@
 //!   because that forces a full `fork` of Coracle and doubles the cost of a spawn. Dropping a
 //!   [`RunningTask`] kills its task; [`ProcessExecutor::shutdown`] kills everything;
 //! - stdout and stderr are appended, line by line as they come, to the task's log file and sent
-//!   on the live log channel; the file is complete and closed when [`RunningTask::wait`] returns;
+//!   on the live log channel, with [`TaskLaunch::redact`] values masked; the file is complete
+//!   and closed when [`LaunchedTask::wait`] returns;
 //! - the user's own Python is never installed into: Python images get managed virtual
 //!   environments under `envs_dir`, built once (atomically, under a file lock) and reused
 //!   without network afterwards; `offline` forbids pip entirely.
