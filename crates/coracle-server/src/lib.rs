@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod pipelines;
 pub mod recurring;
 pub mod runs;
+pub mod ui;
 pub mod wire;
 
 use std::path::PathBuf;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes());
     Router::new()
         .nest("/apis/v2beta1", api)
+        .merge(ui::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::map_response(kfp_error_bodies))
         .with_state(state)
