@@ -323,7 +323,10 @@ fn load_spec(source_name: &str, bytes: &[u8]) -> Result<Value, ApiError> {
         };
         ApiError::invalid(message)
     })?;
-    let spec = serde_json::to_value(&pipeline.spec)
+    // The platforms document travels beside the spec here, as the SDK sends it.
+    let mut plain = pipeline.spec;
+    plain.platforms = None;
+    let spec = serde_json::to_value(&plain)
         .map_err(|error| ApiError::internal(format!("failed to encode the spec: {error}")))?;
     Ok(match pipeline.platforms {
         // The platforms document, as the SDK's `platform_spec` carries it.

@@ -476,7 +476,7 @@ async fn bad_requests_are_refused_and_store_nothing() {
         json!("comp-missing");
     let mut pvc = good.clone();
     pvc["deploymentSpec"]["executors"]["exec-quick"]["container"]["image"] =
-        json!("argostub/createpvc");
+        json!("argostub/createsnapshot");
     let cases: Vec<(Value, &str)> = vec![
         (json!([1, 2]), "expected a JSON object"),
         (json!({"display_name": "x"}), "needs a pipeline_spec"),
