@@ -143,6 +143,13 @@ pub(crate) const LIST_ARTIFACTS: &str = concat!(
     " FROM artifacts WHERE run_id = ?1 ORDER BY seq"
 );
 
+/// One artifact by its id (unique, so indexed).
+const GET_ARTIFACT: &str = concat!(
+    "SELECT ",
+    artifact_columns!(),
+    " FROM artifacts WHERE artifact_id = ?1"
+);
+
 type BoundQuery = Query<'static, Sqlite, SqliteArguments>;
 
 /// A handle on the metadata database. Cloning it is cheap and shares the connections.
@@ -620,6 +627,16 @@ impl Store {
         rows.into_iter().map(ArtifactRecord::try_from).collect()
     }
 
+    /// The artifact with this id, whichever run made it.
+    pub async fn get_artifact(&self, artifact_id: &str) -> Result<Option<ArtifactRecord>, Error> {
+        let row: Option<ArtifactRow> = sqlx::query_as(GET_ARTIFACT)
+            .bind(artifact_id)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(|source| read_error(source, || format!("read artifact {artifact_id:?}")))?;
+        row.map(ArtifactRecord::try_from).transpose()
+    }
+
     /// The read connections, for tests of query plans.
     #[cfg(test)]
     pub(crate) fn reader(&self) -> &SqlitePool {
@@ -910,6 +927,12 @@ mod tests {
         let plan = query_plan(&store, LIST_ARTIFACTS).await;
         assert!(
             plan.contains("USING INDEX artifacts_by_run (run_id=?)"),
+            "{plan}"
+        );
+
+        let plan = query_plan(&store, GET_ARTIFACT).await;
+        assert!(
+            plan.contains("USING INDEX sqlite_autoindex_artifacts_1 (artifact_id=?)"),
             "{plan}"
         );
     }
