@@ -1,6 +1,7 @@
 """visualizations: one artifact of every kind the web UI draws, for the browser tests.
 
-`make-data` writes a CSV Dataset (`label,predicted,score`, `rows` data lines); `evaluate` reads
+`make-data` waits `delay` seconds (so that a test can watch a run in progress), then writes a
+CSV Dataset (`label,predicted,score`, `rows` data lines); `evaluate` reads
 it and logs a Metrics artifact (accuracy = 0.9 × `scale`, loss = 1 − accuracy, rows) and a
 ClassificationMetrics artifact (a fixed 3-class confusion matrix and a 4-point ROC curve);
 `report` writes an HTML artifact whose script tries to read the embedding page's DOM and
@@ -24,7 +25,12 @@ from kfp.dsl import (
 
 
 @dsl.component(base_image="python:3.11")
-def make_data(rows: int, data: Output[Dataset]):
+def make_data(rows: int, delay: float, data: Output[Dataset]):
+    import time
+
+    # Printed (and flushed) before the wait, so that a log viewer sees it while the task runs.
+    print(f"make-data: waiting {delay} s", flush=True)
+    time.sleep(delay)
     labels = ["cat", "dog", "bird"]
     with open(data.path, "w") as f:
         f.write("label,predicted,score\n")
@@ -112,10 +118,10 @@ document.title = 'probe ' + results.join(' ');
 
 
 @dsl.pipeline(name="visualizations", description="every artifact kind the web UI draws")
-def visualizations(scale: float = 1.0, rows: int = 12) -> NamedTuple(
+def visualizations(scale: float = 1.0, rows: int = 12, delay: float = 0.0) -> NamedTuple(
     "PipelineOutputs", [("accuracy", float), ("metrics", Metrics)]
 ):
-    data = make_data(rows=rows).set_caching_options(False)
+    data = make_data(rows=rows, delay=delay).set_caching_options(False)
     scored = evaluate(data=data.outputs["data"], scale=scale).set_caching_options(False)
     report(accuracy=scored.outputs["Output"]).set_caching_options(False)
     pipeline_outputs = NamedTuple(
