@@ -1,0 +1,230 @@
+"""The web UI in a real browser: headless Chromium driven by Selenium against a `coracle server`
+this suite starts.
+
+Run from the repository root (needs `chromium`, `chromium-driver`, selenium 4.27.1, pytest):
+
+    CORACLE_BIN=target/release/coracle $VENV/bin/python -m pytest tests/ui -q
+
+The server gets a fresh data directory and the port it picks (`--listen 127.0.0.1:0`);
+CORACLE_PYTHON_ENVS_DIR (or CORACLE_TEST_ENVS_DIR) is passed on so Python components reuse
+built environments. Screenshots of the main pages go to $CORACLE_UI_SCREENSHOTS (default
+`target/ui-screenshots`); a failing test also leaves `failed-<test>.png` there.
+Env CHROMIUM / CHROMEDRIVER override `/usr/bin/chromium` / `/usr/bin/chromedriver`.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+
+from ui_support import PIPELINE_YAML, REPO_ROOT, WINDOW, Api, unique
+
+LISTENING = "coracle server listening on http://"
+
+
+class Server:
+    """A `coracle server --listen 127.0.0.1:0` on a temporary data directory."""
+
+    def __init__(self, binary: str):
+        self.binary = os.path.abspath(binary)
+        self.home = tempfile.mkdtemp(prefix="coracle-ui-")
+        self.out_path = os.path.join(self.home, "server.out")
+        self.log_path = os.path.join(self.home, "server.log")
+        self.url = None
+        self.env = dict(os.environ)
+        self.env["CORACLE_HOME"] = self.home
+        self.env.pop("CORACLE_OUTPUT", None)
+        envs = os.environ.get("CORACLE_PYTHON_ENVS_DIR") or os.environ.get(
+            "CORACLE_TEST_ENVS_DIR"
+        )
+        if envs:
+            self.env["CORACLE_PYTHON_ENVS_DIR"] = envs
+        self.process = None
+
+    def start(self):
+        with open(self.out_path, "wb") as out, open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [self.binary, "server", "--listen", "127.0.0.1:0"],
+                env=self.env,
+                stdout=out,
+                stderr=log,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"coracle server exited with {self.process.returncode}:\n{self.log_tail()}"
+                )
+            with open(self.out_path, errors="replace") as f:
+                for line in f:
+                    if line.startswith(LISTENING):
+                        self.url = "http://" + line[len(LISTENING):].strip()
+                        break
+            if self.url:
+                break
+            time.sleep(0.05)
+        if not self.url:
+            raise RuntimeError(f"coracle server said nowhere where it listens:\n{self.log_tail()}")
+        with urllib.request.urlopen(f"{self.url}/apis/v2beta1/healthz", timeout=10) as answer:
+            json.load(answer)
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@pytest.fixture(scope="session")
+def server():
+    binary = os.environ.get("CORACLE_BIN")
+    if not binary:
+        raise RuntimeError("set CORACLE_BIN to the coracle binary to test")
+    if not os.access(binary, os.X_OK):
+        raise RuntimeError(f"CORACLE_BIN={binary} is not an executable file")
+    s = Server(binary)
+    s.start()
+    yield s
+    s.stop()
+    if s.process.returncode not in (0, -signal.SIGTERM):
+        print(f"coracle server ended with {s.process.returncode}:\n{s.log_tail()}")
+    shutil.rmtree(s.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def api(server):
+    return Api(server.url)
+
+
+@pytest.fixture(scope="session")
+def base(server):
+    return server.url
+
+
+def screenshots_dir() -> str:
+    directory = os.environ.get("CORACLE_UI_SCREENSHOTS") or os.path.join(
+        REPO_ROOT, "target", "ui-screenshots"
+    )
+    return os.path.abspath(directory)
+
+
+def pytest_sessionstart(session):
+    # Failure screenshots of an earlier run would mislead: only this run's stay.
+    directory = screenshots_dir()
+    if os.path.isdir(directory):
+        for name in os.listdir(directory):
+            if name.startswith("failed-") and name.endswith(".png"):
+                os.remove(os.path.join(directory, name))
+
+
+@pytest.fixture(scope="session")
+def screenshots():
+    directory = screenshots_dir()
+    os.makedirs(directory, exist_ok=True)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def browser():
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    chromedriver = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+    for path in (chromium, chromedriver):
+        if not os.access(path, os.X_OK):
+            raise RuntimeError(
+                f"{path} is missing: install Debian's `chromium` and `chromium-driver`"
+            )
+    profile = tempfile.mkdtemp(prefix="coracle-ui-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(chromedriver))
+    driver.set_page_load_timeout(30)
+    driver.set_window_size(*WINDOW)
+    yield driver
+    try:
+        driver.quit()
+    except WebDriverException:
+        pass
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.failed and "browser" in item.fixturenames:
+        driver = item.funcargs.get("browser")
+        directory = screenshots_dir()
+        try:
+            os.makedirs(directory, exist_ok=True)
+            driver.save_screenshot(os.path.join(directory, f"failed-{item.name}.png"))
+        except (OSError, WebDriverException):
+            pass
+    return report
+
+
+@pytest.fixture(scope="session")
+def pipeline(api):
+    """The visualizations pipeline uploaded through the API: {"pipeline_id", "version_id"}."""
+    uploaded = api.upload(PIPELINE_YAML, unique("visualizations-api"), "uploaded by a fixture")
+    pipeline_id = uploaded["pipeline_id"]
+    return {"pipeline_id": pipeline_id, "version_id": api.newest_version(pipeline_id)}
+
+
+@pytest.fixture(scope="session")
+def experiment(api):
+    body = api.post("/experiments", {"display_name": unique("ui-tests")})
+    return body["experiment_id"]
+
+
+@pytest.fixture(scope="session")
+def finished_runs(api, pipeline, experiment):
+    """Two runs of the visualizations pipeline that ended SUCCEEDED, by `scale`:
+    {1.0: {"run_id", "name"}, 0.5: {...}}."""
+    runs = {}
+    for scale in (1.0, 0.5):
+        name = unique(f"ui-scale-{scale}")
+        run_id = api.create_run(
+            name,
+            pipeline["pipeline_id"],
+            pipeline["version_id"],
+            {"scale": scale, "rows": 12, "delay": 0.0},
+            experiment,
+        )
+        runs[scale] = {"run_id": run_id, "name": name}
+    for scale, run in runs.items():
+        ended = api.wait_run(run["run_id"])
+        assert ended["state"] == "SUCCEEDED", f"fixture run scale={scale} ended {ended['state']}"
+    return runs
