@@ -11,16 +11,16 @@ use serde_json::{Value, json};
 use crate::common::TestServer;
 
 /// One container step of a test pipeline.
-struct Step<'a> {
-    name: &'a str,
+pub(crate) struct Step<'a> {
+    pub(crate) name: &'a str,
     /// `sh -c` script; `$0` is the `marker` parameter, `$1` the path of output artifact `out`.
-    script: &'a str,
-    after: &'a [&'a str],
+    pub(crate) script: &'a str,
+    pub(crate) after: &'a [&'a str],
     /// Whether the step has an output artifact `out` (a file at `$1`).
-    artifact: bool,
+    pub(crate) artifact: bool,
 }
 
-fn step<'a>(name: &'a str, script: &'a str) -> Step<'a> {
+pub(crate) fn step<'a>(name: &'a str, script: &'a str) -> Step<'a> {
     Step {
         name,
         script,
@@ -30,7 +30,7 @@ fn step<'a>(name: &'a str, script: &'a str) -> Step<'a> {
 }
 
 /// A pipeline of container steps, each given the root parameter `marker` (a string).
-fn pipeline(name: &str, steps: &[Step]) -> Value {
+pub(crate) fn pipeline(name: &str, steps: &[Step]) -> Value {
     let mut tasks = serde_json::Map::new();
     let mut components = serde_json::Map::new();
     let mut executors = serde_json::Map::new();
@@ -77,7 +77,7 @@ fn pipeline(name: &str, steps: &[Step]) -> Value {
     })
 }
 
-fn run_body(name: &str, spec: &Value, marker: &str) -> Value {
+pub(crate) fn run_body(name: &str, spec: &Value, marker: &str) -> Value {
     json!({
         "display_name": name,
         "pipeline_spec": spec,
@@ -90,7 +90,7 @@ fn marker(test: &str) -> String {
     format!("coracle-server-test-{test}-{}", std::process::id())
 }
 
-async fn create(server: &TestServer, body: Value) -> String {
+pub(crate) async fn create(server: &TestServer, body: Value) -> String {
     let (status, run) = server.post("/runs", body).await;
     assert_eq!(status, StatusCode::OK, "{run}");
     run["run_id"].as_str().expect("a run id").to_owned()
@@ -118,7 +118,7 @@ async fn wait_for(
     }
 }
 
-async fn wait_until_ended(server: &TestServer, run_id: &str) -> Value {
+pub(crate) async fn wait_until_ended(server: &TestServer, run_id: &str) -> Value {
     wait_for(server, run_id, "the run to end", |run| {
         matches!(
             run["state"].as_str(),
