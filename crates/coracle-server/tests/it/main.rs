@@ -8,3 +8,4 @@ mod openapi;
 mod pipelines;
 mod recurring;
 mod runs;
+mod ui_runs;
