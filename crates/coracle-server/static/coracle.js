@@ -188,14 +188,19 @@ const coracle = (() => {
       document.getElementById("run-duration").textContent = status.duration;
       const error = document.getElementById("run-error");
       if (status.error) { error.textContent = status.error; error.hidden = false; }
-      for (const node of document.querySelectorAll("svg#graph .node")) {
-        const task = status.tasks[node.dataset.task];
-        if (task) {
-          node.dataset.state = task.state;
-          if (task.attempts > 1) node.dataset.attempts = String(task.attempts);
+      // Nodes and groups carry static paths; `graph` has their merged states (a loop's
+      // body task shows the worst of its iterations, the loop how many are done).
+      const merged = status.graph || {};
+      for (const item of document.querySelectorAll("svg#graph [data-task]")) {
+        const task = merged[item.dataset.task] || status.tasks[item.dataset.task];
+        if (!task) continue;
+        item.dataset.state = task.state;
+        if (task.attempts > 1) item.dataset.attempts = String(task.attempts);
+        if (task.progress) {
+          const label = item.querySelector(":scope > text > tspan.progress");
+          if (label) label.textContent = "· " + task.progress[0] + "/" + task.progress[1] + " done";
         }
       }
-      if (window.coracleGraphAggregate) window.coracleGraphAggregate(status.tasks);
       const taskStates = JSON.stringify(status.tasks);
       if (selected && taskStates !== lastTaskStates && status.tasks[selected]) {
         const current = panel.querySelector("section.task");

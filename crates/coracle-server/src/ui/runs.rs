@@ -443,15 +443,28 @@ async fn run_status(
         return Err(PageError::not_found(format!("run {run_id} not found")));
     };
     let tasks = state.store.list_tasks(&run_id).await?;
-    let states: serde_json::Map<String, Value> = node_states(&tasks)
-        .into_iter()
+    let by_path = node_states(&tasks);
+    let states: serde_json::Map<String, Value> = by_path
+        .iter()
         .map(|(path, status)| {
             (
-                path,
+                path.clone(),
                 json!({"state": status.state, "attempts": status.attempts}),
             )
         })
         .collect();
+    // The graph's nodes are static paths (a loop's body once): their merged states.
+    let graph = match state.store.get_api_run(&run_id).await? {
+        Some(found) => {
+            serde_json::from_value::<coracle_spec::PipelineSpec>(found.run.pipeline_spec)
+                .map(|spec| {
+                    serde_json::to_value(graph::aggregate_states(&spec, &by_path))
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default()
+        }
+        None => Value::Null,
+    };
     let run = summary.run;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
@@ -461,6 +474,7 @@ async fn run_status(
             "error": run.error,
             "duration": duration(run.started_at, run.finished_at),
             "tasks": states,
+            "graph": graph,
         })),
     )
         .into_response())
