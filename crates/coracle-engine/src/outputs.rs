@@ -11,6 +11,46 @@ use serde_json::Value;
 
 use crate::{Io, OutputPlan};
 
+/// `text` with the bare tokens `NaN`, `Infinity` and `-Infinity` (outside strings) replaced by
+/// `null`.
+fn python_non_finite_as_null(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+        }
+        let token = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|token| rest.starts_with(token));
+        match token {
+            Some(token) => {
+                out.push_str("null");
+                rest = &rest[token.len()..];
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
 /// `executor_output` is the content of the executor output file, if it was written;
 /// `parameter_files` the content of each output parameter's file, if written.
 pub fn collect_outputs(
@@ -19,12 +59,18 @@ pub fn collect_outputs(
     parameter_files: &BTreeMap<String, String>,
 ) -> Result<Io, String> {
     let executor_output: Value = match executor_output {
-        Some(text) if !text.trim().is_empty() => serde_json::from_str(text).map_err(|e| {
-            format!(
-                "the executor output file {} is not valid JSON: {e}",
-                plan.executor_output_file
-            )
-        })?,
+        Some(text) if !text.trim().is_empty() => serde_json::from_str(text)
+            .or_else(|e| {
+                // Python's json writes NaN and ±Infinity (an ROC curve's first threshold is
+                // `inf`); as JSON has no such numbers, they are read as null.
+                serde_json::from_str(&python_non_finite_as_null(text)).map_err(|_| e)
+            })
+            .map_err(|e| {
+                format!(
+                    "the executor output file {} is not valid JSON: {e}",
+                    plan.executor_output_file
+                )
+            })?,
         _ => Value::Null,
     };
     let reported_parameters = executor_output
@@ -148,5 +194,17 @@ mod tests {
             "error: the executor output file /t/out.json is not valid JSON: EOF while parsing an object at line 1 column 1",
         );
         let _ = json!(null);
+    }
+}
+
+#[cfg(test)]
+mod non_finite_tests {
+    #[test]
+    fn python_non_finite_numbers_read_as_null_outside_strings() {
+        let text = r#"{"a": [Infinity, -Infinity, NaN, 1.5], "b": "NaN and Infinity \" NaN"}"#;
+        let fixed = super::python_non_finite_as_null(text);
+        let value: serde_json::Value = serde_json::from_str(&fixed).unwrap();
+        assert_eq!(value["a"], serde_json::json!([null, null, null, 1.5]));
+        assert_eq!(value["b"], "NaN and Infinity \" NaN");
     }
 }
