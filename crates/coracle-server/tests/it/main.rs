@@ -8,4 +8,5 @@ mod openapi;
 mod pipelines;
 mod recurring;
 mod runs;
+mod ui_pages;
 mod ui_runs;
