@@ -65,7 +65,13 @@ def test_metrics_table(browser, artifact_links, screenshots):
 def test_confusion_matrix_and_roc_curve(browser, artifact_links, screenshots):
     open_artifact(browser, artifact_links, "classification")
     matrix = element(browser, "svg#confusion-matrix", "ClassificationMetrics artifact page")
-    texts = [t.get_attribute("textContent").strip() for t in matrix.find_elements(By.TAG_NAME, "text")]
+    # The text of each <text>, without a <title> tooltip inside it.
+    texts = browser.execute_script(
+        "return Array.from(arguments[0].querySelectorAll('text')).map(t => "
+        "Array.from(t.childNodes).filter(n => n.nodeName !== 'title')"
+        ".map(n => n.textContent).join('').trim());",
+        matrix,
+    )
     for label in ("cat", "dog", "bird"):
         assert label in texts, f"svg#confusion-matrix: no label {label!r} in {texts}"
     counts = collections.Counter(texts)
@@ -153,11 +159,12 @@ def test_html_artifact_cannot_reach_ui(browser, base, artifact_links, screenshot
     browser.switch_to.frame(frame)
     try:
         probe = element(browser, "#probe[data-done='1']", "HTML artifact frame: the probe")
-        results = probe.text.splitlines()
+        probe_text = probe.text
         frame_title = browser.execute_script("return document.title;")
     finally:
         browser.switch_to.default_content()
-    assert COOKIE_VALUE not in probe.text and COOKIE_VALUE not in frame_title, results
+    results = probe_text.splitlines()
+    assert COOKIE_VALUE not in probe_text and COOKIE_VALUE not in frame_title, results
     for name in PROBES:
         line = next((r for r in results if r.startswith(name + ":")), None)
         assert line is not None, f"probe {name} missing from {results}"
