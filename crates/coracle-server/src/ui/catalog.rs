@@ -177,10 +177,14 @@ fn input_rows(spec: &coracle_spec::PipelineSpec) -> Vec<InputRow> {
     let parameters = spec.root.input_parameters().map(|(name, input)| InputRow {
         name: name.clone(),
         kind: input.parameter_type.as_str().to_owned(),
+        // As the parameter's type reads it: an integer's `12.0` (as KFP compiles it) is 12.
         default: input
             .default_value
             .as_ref()
-            .map(show_value)
+            .map(|value| {
+                let typed = coracle_spec::value::coerce(input.parameter_type, value);
+                show_value(typed.as_ref().unwrap_or(value))
+            })
             .unwrap_or_default(),
         optional: input.is_optional || input.default_value.is_some(),
     });

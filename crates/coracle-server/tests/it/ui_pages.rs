@@ -107,6 +107,7 @@ fn artifacts_pipeline() -> Value {
     let inputs = json!({"parameters": {
         "accuracy": {"parameterType": "NUMBER_DOUBLE", "defaultValue": 0.5, "isOptional": true},
         "note": {"parameterType": "STRING", "defaultValue": "n", "isOptional": true},
+        "epochs": {"parameterType": "NUMBER_INTEGER", "defaultValue": 12.0, "isOptional": true},
     }});
     json!({
         "pipelineInfo": {"name": "ui-artifacts"},
@@ -254,6 +255,8 @@ async fn pipeline_pages_list_versions_graph_and_inputs() {
             "<tr data-input=\"accuracy\"><td>accuracy</td><td>NUMBER_DOUBLE</td><td>0.5</td>\
              <td>yes</td></tr>",
             "<tr data-input=\"note\"><td>note</td><td>STRING</td><td>n</td>",
+            // An integer's default as KFP compiles it (12.0) reads as an integer.
+            "<tr data-input=\"epochs\"><td>epochs</td><td>NUMBER_INTEGER</td><td>12</td>",
             "id=\"version-form\"",
             &format!("data-api=\"DELETE /pipelines/{pipeline_id}?cascade=true\""),
         ],
