@@ -43,8 +43,13 @@ def test_upload_pipeline_through_form(browser, base, api, screenshots):
     by_name = {row[0]: row for row in inputs if row}
     for parameter in ("scale", "rows", "delay"):
         assert parameter in by_name, f"pipeline page: table#inputs has no row {parameter}: {inputs}"
-    assert any(cell in ("1", "1.0") for cell in by_name["scale"][1:]), by_name["scale"]
-    assert "12" in by_name["rows"][1:], by_name["rows"]
+    assert any(cell in ("1", "1.0") for cell in by_name["scale"][1:]), (
+        f"pipeline page: table#inputs default of scale (float 1.0): {by_name['scale']}"
+    )
+    assert "12" in by_name["rows"][1:], (
+        f"pipeline page: table#inputs default of the integer parameter rows should read 12: "
+        f"{by_name['rows']}"
+    )
     version_id = api.newest_version(pipeline_id)
     new_run = element(browser, "a#new-run", "pipeline page")
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(new_run.get_attribute("href")).query)
