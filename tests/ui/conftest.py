@@ -197,10 +197,16 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def pipeline(api):
-    """The visualizations pipeline uploaded through the API: {"pipeline_id", "version_id"}."""
-    uploaded = api.upload(PIPELINE_YAML, unique("visualizations-api"), "uploaded by a fixture")
+    """The visualizations pipeline uploaded through the API:
+    {"pipeline_id", "version_id", "name"}."""
+    name = unique("visualizations-api")
+    uploaded = api.upload(PIPELINE_YAML, name, "uploaded by a fixture")
     pipeline_id = uploaded["pipeline_id"]
-    return {"pipeline_id": pipeline_id, "version_id": api.newest_version(pipeline_id)}
+    return {
+        "pipeline_id": pipeline_id,
+        "version_id": api.newest_version(pipeline_id),
+        "name": name,
+    }
 
 
 @pytest.fixture(scope="session")

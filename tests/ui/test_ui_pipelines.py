@@ -39,6 +39,7 @@ def test_upload_pipeline_through_form(browser, base, api, screenshots):
     element(browser, "svg#graph", "pipeline page")
     for task in TASKS:
         element(browser, f"svg#graph g.node[data-task='{task}']", "pipeline page graph")
+    screenshot(browser, screenshots, "pipeline-graph")
     inputs = table_rows(element(browser, "table#inputs", "pipeline page"))
     by_name = {row[0]: row for row in inputs if row}
     for parameter in ("scale", "rows", "delay"):
@@ -56,12 +57,19 @@ def test_upload_pipeline_through_form(browser, base, api, screenshots):
     assert query.get("pipeline") == [pipeline_id], new_run.get_attribute("href")
     assert query.get("version") == [version_id], new_run.get_attribute("href")
     elements(browser, "table#versions tr", "pipeline page: versions table", minimum=2)
-    screenshot(browser, screenshots, "pipeline-graph")
 
     # The list shows it, with its description.
     open_page(browser, base, "/pipelines", "#upload-form", "pipelines page")
     wait_body_contains(browser, name, "pipelines page: the uploaded pipeline's name")
     wait_body_contains(browser, "uploaded by the browser test", "pipelines page: its description")
+
+
+def test_pipelines_list(browser, base, pipeline, screenshots):
+    open_page(browser, base, "/pipelines", "#upload-form", "pipelines page")
+    link = element(browser, f"a[href$='/pipelines/{pipeline['pipeline_id']}']",
+                   "pipelines page: link to the fixture's pipeline")
+    assert link.text.strip() == pipeline["name"], link.text
+    wait_body_contains(browser, "uploaded by a fixture", "pipelines page: the description")
     screenshot(browser, screenshots, "pipelines-list")
 
 
