@@ -61,13 +61,13 @@ fn strip_file_scheme(uri: &str) -> &str {
 
 /// The local path behind an artifact URI (`/abs/path` or `file:///abs/path`).
 pub fn local_path(uri: &str) -> Result<PathBuf, Error> {
-    if let Some((scheme, _)) = uri.split_once("://") {
-        if scheme != "file" {
-            return Err(Error::RemoteUnsupported {
-                uri: uri.to_string(),
-                scheme: scheme.to_string(),
-            });
-        }
+    if let Some((scheme, _)) = uri.split_once("://")
+        && scheme != "file"
+    {
+        return Err(Error::RemoteUnsupported {
+            uri: uri.to_string(),
+            scheme: scheme.to_string(),
+        });
     }
     let path = Path::new(strip_file_scheme(uri));
     if path.is_absolute() {

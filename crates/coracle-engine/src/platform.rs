@@ -275,12 +275,11 @@ fn not_applied(
             secret.secret_name_parameter.as_ref(),
             secret.secret_name.as_deref(),
         );
-        if let Some(source) = source {
-            if let Some(Value::String(name)) = value(&source)? {
-                if !name.is_empty() {
-                    notes.push(format!("image pull secret {name:?}"));
-                }
-            }
+        if let Some(source) = source
+            && let Some(Value::String(name)) = value(&source)?
+            && !name.is_empty()
+        {
+            notes.push(format!("image pull secret {name:?}"));
         }
     }
     for (key, setting) in &config.other {

@@ -435,20 +435,18 @@ impl Engine {
             .task_spec(node)
             .and_then(|t| t.trigger_policy.as_ref())
             .and_then(|p| p.condition.clone())
+            && !condition.is_empty()
         {
-            if !condition.is_empty() {
-                match condition::evaluate_condition(&condition, &self.nodes[node].inputs.parameters)
-                {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        let reason = format!("condition not met: {condition}");
-                        self.end_node(node, TaskState::Skipped, Some(reason), out, finished);
-                        return;
-                    }
-                    Err(e) => {
-                        self.fail_node(node, e, out, finished);
-                        return;
-                    }
+            match condition::evaluate_condition(&condition, &self.nodes[node].inputs.parameters) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let reason = format!("condition not met: {condition}");
+                    self.end_node(node, TaskState::Skipped, Some(reason), out, finished);
+                    return;
+                }
+                Err(e) => {
+                    self.fail_node(node, e, out, finished);
+                    return;
                 }
             }
         }
@@ -842,17 +840,17 @@ impl Engine {
         };
         for task in dag.tasks.values() {
             for input in task.inputs.parameters.values() {
-                if let Ok(ParameterSource::ComponentInput(name)) = input.source() {
-                    if let Some(v) = n.inputs.parameters.get(name) {
-                        shared.parameters.insert(name.to_string(), v.clone());
-                    }
+                if let Ok(ParameterSource::ComponentInput(name)) = input.source()
+                    && let Some(v) = n.inputs.parameters.get(name)
+                {
+                    shared.parameters.insert(name.to_string(), v.clone());
                 }
             }
             for input in task.inputs.artifacts.values() {
-                if let Ok(ArtifactSource::ComponentInput(name)) = input.source() {
-                    if let Some(list) = n.inputs.artifacts.get(name) {
-                        shared.artifacts.insert(name.to_string(), list.clone());
-                    }
+                if let Ok(ArtifactSource::ComponentInput(name)) = input.source()
+                    && let Some(list) = n.inputs.artifacts.get(name)
+                {
+                    shared.artifacts.insert(name.to_string(), list.clone());
                 }
             }
         }

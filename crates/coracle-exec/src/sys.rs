@@ -323,7 +323,7 @@ impl MountPlan {
             step if step >= STEP_BIND => {
                 let index = ((step - STEP_BIND) / 2) as usize;
                 let bind = self.binds.get(index)?;
-                if (step - STEP_BIND) % 2 == 0 {
+                if (step - STEP_BIND).is_multiple_of(2) {
                     format!(
                         "bind-mount {} at {}: {reason}",
                         text(&bind.source),
@@ -476,10 +476,10 @@ pub(crate) async fn spawn(
             let _entered = runtime.enter();
             command.spawn()
         };
-        if let (Ok(child), Some(on_spawned)) = (&spawned, on_spawned) {
-            if let Some(pid) = child.id() {
-                on_spawned(pid);
-            }
+        if let (Ok(child), Some(on_spawned)) = (&spawned, on_spawned)
+            && let Some(pid) = child.id()
+        {
+            on_spawned(pid);
         }
         // Drop our copies of the child's stdio descriptors before anyone waits for EOF.
         drop(command);

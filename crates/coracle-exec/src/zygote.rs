@@ -241,14 +241,13 @@ impl Zygote {
         let _ =
             nix::sys::socket::shutdown(self.socket.as_raw_fd(), nix::sys::socket::Shutdown::Both);
         let child = lock(&self.process).take();
-        if let Some(mut child) = child {
-            if tokio::time::timeout(Duration::from_secs(2), child.wait())
+        if let Some(mut child) = child
+            && tokio::time::timeout(Duration::from_secs(2), child.wait())
                 .await
                 .is_err()
-            {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-            }
+        {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
         }
     }
 

@@ -148,7 +148,7 @@ impl TaskTimeouts {
 /// `90s`, `1m30s` style text for a duration in messages.
 fn show_duration(d: std::time::Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{:.3}s", d.as_secs_f64())
     } else {
         let secs = d.as_secs();
@@ -985,10 +985,12 @@ impl Driver {
                 }
             }
         }
-        if update.state == TaskState::Failed && !update.is_dag && self.first_failed.is_none() {
-            if let Some(log) = &book.log_path {
-                self.first_failed = Some((update.task_path.clone(), log.clone()));
-            }
+        if update.state == TaskState::Failed
+            && !update.is_dag
+            && self.first_failed.is_none()
+            && let Some(log) = &book.log_path
+        {
+            self.first_failed = Some((update.task_path.clone(), log.clone()));
         }
         let log_path = book.log_path.clone();
         Prepared {

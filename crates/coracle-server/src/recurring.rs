@@ -741,13 +741,13 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Result<Json<Value
             ApiError::new(error.status, message)
         })?;
     let now = Utc::now();
-    if let Schedule::Cron(cron) = &request.trigger.schedule {
-        if cron.next_after(now.timestamp()).is_none() {
-            return Err(ApiError::invalid(format!(
-                "invalid recurring_run.trigger.cron_schedule.cron: {:?} never matches a time",
-                cron.as_str()
-            )));
-        }
+    if let Schedule::Cron(cron) = &request.trigger.schedule
+        && cron.next_after(now.timestamp()).is_none()
+    {
+        return Err(ApiError::invalid(format!(
+            "invalid recurring_run.trigger.cron_schedule.cron: {:?} never matches a time",
+            cron.as_str()
+        )));
     }
     let NewRun {
         display_name,

@@ -680,10 +680,10 @@ async fn delete_run(
     state.store.delete_run(run_id).await?;
     // Its logs and task directories go with it; artifacts under the pipeline root stay.
     let run_dir = state.home.join("runs").join(&run.run.run_id);
-    if let Err(error) = tokio::fs::remove_dir_all(&run_dir).await {
-        if error.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(run_id = %run_id, error = %error, "could not remove the run's directory");
-        }
+    if let Err(error) = tokio::fs::remove_dir_all(&run_dir).await
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(run_id = %run_id, error = %error, "could not remove the run's directory");
     }
     Ok(Json(json!({})))
 }

@@ -111,10 +111,10 @@ pub fn parse_text(text: &str) -> Result<TextTemplate, String> {
 /// Parses one command/args element, recognising the JSON `Concat` and `IfPresent` forms.
 pub fn parse_arg(arg: &str) -> Result<ArgTemplate, String> {
     let trimmed = arg.trim_start();
-    if trimmed.starts_with("{\"Concat\"") || trimmed.starts_with("{\"IfPresent\"") {
-        if let Ok(value) = serde_json::from_str::<Value>(arg) {
-            return parse_structured(&value);
-        }
+    if (trimmed.starts_with("{\"Concat\"") || trimmed.starts_with("{\"IfPresent\""))
+        && let Ok(value) = serde_json::from_str::<Value>(arg)
+    {
+        return parse_structured(&value);
     }
     parse_text(arg).map(ArgTemplate::Text)
 }

@@ -133,13 +133,13 @@ impl<'a> Validator<'a> {
         item_inputs: &BTreeMap<String, BTreeSet<String>>,
     ) {
         for (param_name, param) in component.input_parameters() {
-            if let Some(default) = &param.default_value {
-                if let Err(e) = value::coerce(param.parameter_type, default) {
-                    self.issue(
-                        format!("{path}.inputDefinitions.parameters.{param_name}.defaultValue"),
-                        e,
-                    );
-                }
+            if let Some(default) = &param.default_value
+                && let Err(e) = value::coerce(param.parameter_type, default)
+            {
+                self.issue(
+                    format!("{path}.inputDefinitions.parameters.{param_name}.defaultValue"),
+                    e,
+                );
             }
         }
         match component.implementation() {
@@ -356,16 +356,17 @@ impl<'a> Validator<'a> {
             }
             for (key, input) in &task.inputs.artifacts {
                 let ipath = format!("{tpath}.inputs.artifacts.{key}");
-                if let Some(c) = component {
-                    if c.input_artifact(key).is_none() && !item_inputs.contains(key) {
-                        self.issue(
-                            &ipath,
-                            format!(
-                                "component \"{}\" has no input artifact \"{key}\"",
-                                task.component_ref.name
-                            ),
-                        );
-                    }
+                if let Some(c) = component
+                    && c.input_artifact(key).is_none()
+                    && !item_inputs.contains(key)
+                {
+                    self.issue(
+                        &ipath,
+                        format!(
+                            "component \"{}\" has no input artifact \"{key}\"",
+                            task.component_ref.name
+                        ),
+                    );
                 }
                 match input.source() {
                     Err(n) => self.issue(
@@ -488,10 +489,10 @@ impl<'a> Validator<'a> {
             );
             return;
         };
-        if let Some(component) = self.lookup(&task.component_ref.name) {
-            if !has_output(component) {
-                self.issue(at, format!("task \"{producer}\" has no {what} \"{key}\""));
-            }
+        if let Some(component) = self.lookup(&task.component_ref.name)
+            && !has_output(component)
+        {
+            self.issue(at, format!("task \"{producer}\" has no {what} \"{key}\""));
         }
     }
 

@@ -340,13 +340,13 @@ impl Store {
         }
         .await;
         result.map_err(|(source, _)| {
-            if let sqlx::Error::Database(database_error) = &source {
-                if database_error.is_foreign_key_violation() {
-                    return Error::NotFound {
-                        kind: "pipeline",
-                        id: version.pipeline_id.clone(),
-                    };
-                }
+            if let sqlx::Error::Database(database_error) = &source
+                && database_error.is_foreign_key_violation()
+            {
+                return Error::NotFound {
+                    kind: "pipeline",
+                    id: version.pipeline_id.clone(),
+                };
             }
             catalog_write_error(source, "pipeline version", &version.name, || {
                 format!(
@@ -636,13 +636,13 @@ fn catalog_write_error(
     id: &str,
     action: impl FnOnce() -> String,
 ) -> Error {
-    if let sqlx::Error::Database(database_error) = &source {
-        if database_error.is_unique_violation() {
-            return Error::AlreadyExists {
-                kind,
-                id: id.to_owned(),
-            };
-        }
+    if let sqlx::Error::Database(database_error) = &source
+        && database_error.is_unique_violation()
+    {
+        return Error::AlreadyExists {
+            kind,
+            id: id.to_owned(),
+        };
     }
     Error::Query {
         action: action(),

@@ -602,13 +602,13 @@ fn wait(
                         ExitCode::from(1)
                     });
                 }
-                if let Some(limit) = timeout {
-                    if started.elapsed() >= limit {
-                        return Err(CliError::from(anyhow!(
-                            "run {run_id} is still {state} after {}s",
-                            limit.as_secs_f64()
-                        )));
-                    }
+                if let Some(limit) = timeout
+                    && started.elapsed() >= limit
+                {
+                    return Err(CliError::from(anyhow!(
+                        "run {run_id} is still {state} after {}s",
+                        limit.as_secs_f64()
+                    )));
                 }
             }
             Err(ApiFailure::Unreachable(e)) => {

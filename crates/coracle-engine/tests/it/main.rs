@@ -861,10 +861,10 @@ fn loop_iterations_hold_only_the_inputs_their_tasks_read() {
     let (_engine, commands) = Engine::start(spec, args, config(8)).unwrap();
     let mut iterations = BTreeMap::new();
     for c in commands {
-        if let Command::Update(u) = c {
-            if let Some(inputs) = u.inputs {
-                iterations.insert(u.task_path, inputs);
-            }
+        if let Command::Update(u) = c
+            && let Some(inputs) = u.inputs
+        {
+            iterations.insert(u.task_path, inputs);
         }
     }
     for i in 0..3 {

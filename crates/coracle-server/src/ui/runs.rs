@@ -91,16 +91,16 @@ pub async fn runs_table(state: &AppState, runs: &[ApiRunSummary]) -> Result<Runs
             }
         }
         per_run.push(metrics);
-        if let Some(id) = &item.api.experiment_id {
-            if !experiments.contains_key(id) {
-                let name = state
-                    .store
-                    .get_experiment(id)
-                    .await?
-                    .map(|e| e.display_name)
-                    .unwrap_or_default();
-                experiments.insert(id.clone(), name);
-            }
+        if let Some(id) = &item.api.experiment_id
+            && !experiments.contains_key(id)
+        {
+            let name = state
+                .store
+                .get_experiment(id)
+                .await?
+                .map(|e| e.display_name)
+                .unwrap_or_default();
+            experiments.insert(id.clone(), name);
         }
     }
     let metric_names: Vec<String> = names.into_iter().collect();
