@@ -636,10 +636,35 @@ async fn task_panel(state: &AppState, run_id: &str, task_path: &str) -> PageResu
                 error: t.error.clone().unwrap_or_default(),
             })
             .collect(),
-        has_log: latest.log_path.is_some(),
+        has_log: log_file(state, run_id, latest).is_some(),
         log_done: latest.state.is_terminal(),
         pod,
     })
+}
+
+/// The log file of a task attempt: as recorded, or — while the attempt runs, before its
+/// record names it — where every attempt's log is (`runs/{run}/tasks/{path}[.retry-N]/task.log`).
+fn log_file(state: &AppState, run_id: &str, task: &TaskRecord) -> Option<std::path::PathBuf> {
+    if let Some(path) = &task.log_path {
+        return Some(std::path::PathBuf::from(path));
+    }
+    if task.state != coracle_store::TaskState::Running {
+        return None;
+    }
+    let suffix = if task.attempt == 0 {
+        String::new()
+    } else {
+        format!(".retry-{}", task.attempt)
+    };
+    Some(
+        state
+            .home
+            .join("runs")
+            .join(run_id)
+            .join("tasks")
+            .join(format!("{}{suffix}", task.task_id))
+            .join("task.log"),
+    )
 }
 
 /// The most a log request returns at once.
@@ -655,8 +680,8 @@ async fn task_log(state: &AppState, run_id: &str, task_path: &str, query: &LogQu
     };
     let done = task.state.is_terminal();
     let offset = query.offset.unwrap_or(0);
-    let bytes = match &task.log_path {
-        Some(path) => read_from(Path::new(path), offset, LOG_CHUNK).unwrap_or_default(),
+    let bytes = match log_file(state, run_id, task) {
+        Some(path) => read_from(&path, offset, LOG_CHUNK).unwrap_or_default(),
         None => Vec::new(),
     };
     let next = offset + bytes.len() as u64;
