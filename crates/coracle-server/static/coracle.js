@@ -209,7 +209,7 @@ const coracle = (() => {
       }
       lastTaskStates = taskStates;
       document.getElementById("terminate").hidden = status.terminal;
-      document.getElementById("retry").hidden = !status.terminal;
+      document.getElementById("retry").hidden = !(status.state === "FAILED" || status.state === "CANCELED");
       if (!status.terminal) setTimeout(poll, 1000);
       else header.dataset.terminal = "true";
     }
