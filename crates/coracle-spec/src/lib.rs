@@ -1,11 +1,13 @@
 //! `coracle-spec`: the typed model of a KFP pipeline (IR 2.1.0 plus its `platforms`
 //! document), loading it from YAML, JSON, `.zip` or `.tar.gz`, and validating it with errors
-//! that name the spec path.
+//! that name the spec path. KFP v1 pipelines (the Argo Workflow kfp 1.8 compiles) are
+//! translated into the same IR on load (`argo`).
 //!
 //! Invariants: no I/O beyond reading the one file `load_path` is given; every problem a user
 //! can cause is an [`Error`], never a panic; a `Pipeline` returned by [`load_path`] or
 //! [`load_bytes`] has passed [`validate`], so later layers may rely on references resolving.
 
+mod argo;
 pub mod model;
 pub mod placeholder;
 pub mod platform;
@@ -14,6 +16,7 @@ pub mod value;
 mod load;
 mod validate;
 
+pub use argo::UI_METADATA_SCHEMA;
 pub use load::{load_bytes, load_path, parse_document};
 pub use model::*;
 pub use validate::{resolve_arguments, validate};

@@ -1,5 +1,6 @@
 //! Reading a pipeline file: plain YAML/JSON (one spec document, optionally a `platforms`
-//! document), or a `.zip` / `.tar.gz` package holding one.
+//! document, or a KFP v1 Argo Workflow, translated), or a `.zip` / `.tar.gz` package holding
+//! one.
 
 use std::io::Read;
 use std::path::Path;
@@ -83,6 +84,18 @@ pub fn parse_document(text: &str) -> Result<Pipeline, ParseError> {
             "the file is empty (it holds no YAML document)".into(),
         ));
     }
+    let workflow = documents
+        .iter()
+        .any(|d| d.as_object().is_some_and(crate::argo::is_workflow));
+    if workflow {
+        if documents.len() > 1 {
+            return Err(ParseError::Format(
+                "an Argo Workflow (a KFP v1 pipeline) must be the file's only document".into(),
+            ));
+        }
+        let document = documents.into_iter().next().unwrap_or_default();
+        return crate::argo::translate(document);
+    }
     let mut spec = None;
     let mut platforms = None;
     for (index, document) in documents.into_iter().enumerate() {
@@ -99,11 +112,6 @@ pub fn parse_document(text: &str) -> Result<Pipeline, ParseError> {
                     "more than one platforms document".into(),
                 ));
             }
-        } else if map.get("kind").and_then(Value::as_str) == Some("Workflow") {
-            return Err(ParseError::Format(
-                "this is an Argo Workflow (a KFP v1 pipeline); Coracle runs KFP v2 pipeline specs"
-                    .into(),
-            ));
         } else if spec.replace(document).is_some() {
             return Err(ParseError::Format(
                 "more than one pipeline spec document".into(),
