@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 mod pod;
+mod v1_outputs;
 
 /// The machine's GPU devices: `CORACLE_GPUS` (a comma-separated list of device numbers, empty
 /// for none) when set, else the devices `nvidia-smi -L` lists, else none.
@@ -1294,8 +1295,12 @@ async fn read_outputs(plan: &coracle_engine::OutputPlan) -> TaskResult {
             files.insert(name.clone(), text);
         }
     }
+    v1_outputs::parameters_from_artifacts(plan, &mut files).await;
     match coracle_engine::collect_outputs(plan, executor_output.as_deref(), &files) {
-        Ok(io) => TaskResult::Succeeded(io),
+        Ok(mut io) => {
+            v1_outputs::metrics_metadata(&mut io).await;
+            TaskResult::Succeeded(io)
+        }
         Err(e) => TaskResult::Failed(e),
     }
 }
