@@ -1,7 +1,8 @@
 //! `coracle-spec`: the typed model of a KFP pipeline (IR 2.1.0 plus its `platforms`
 //! document), loading it from YAML, JSON, `.zip` or `.tar.gz`, and validating it with errors
 //! that name the spec path. KFP v1 pipelines (the Argo Workflow kfp 1.8 compiles) are
-//! translated into the same IR on load (`argo`).
+//! translated into the same IR on load (`argo`), and so are v1 `component.yaml` files, as
+//! one-task pipelines (`v1_component`).
 //!
 //! Invariants: no I/O beyond reading the one file `load_path` is given; every problem a user
 //! can cause is an [`Error`], never a panic; a `Pipeline` returned by [`load_path`] or
@@ -14,6 +15,7 @@ pub mod platform;
 pub mod value;
 
 mod load;
+mod v1_component;
 mod validate;
 
 pub use argo::UI_METADATA_SCHEMA;

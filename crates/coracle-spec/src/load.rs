@@ -1,6 +1,6 @@
 //! Reading a pipeline file: plain YAML/JSON (one spec document, optionally a `platforms`
-//! document, or a KFP v1 Argo Workflow, translated), or a `.zip` / `.tar.gz` package holding
-//! one.
+//! document; or, translated, a KFP v1 Argo Workflow or v1 `component.yaml`), or a `.zip` /
+//! `.tar.gz` package holding one.
 
 use std::io::Read;
 use std::path::Path;
@@ -95,6 +95,14 @@ pub fn parse_document(text: &str) -> Result<Pipeline, ParseError> {
         }
         let document = documents.into_iter().next().unwrap_or_default();
         return crate::argo::translate(document);
+    }
+    if let [document] = documents.as_slice()
+        && document
+            .as_object()
+            .is_some_and(crate::v1_component::is_component)
+    {
+        let document = documents.into_iter().next().unwrap_or_default();
+        return crate::v1_component::translate(document);
     }
     let mut spec = None;
     let mut platforms = None;
