@@ -1,6 +1,8 @@
 //! Loading and validation, checked against the shared KFP corpus (when present beside the
 //! repository) and against hand-made mistakes.
 
+mod argo;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
