@@ -10,5 +10,6 @@ mod python;
 mod resources;
 mod runs;
 mod server;
+mod v1;
 
 pub use common::*;

@@ -1,0 +1,489 @@
+//! The team's KFP v1 pipelines (tests/pipelines_v1, compiled by kfp 1.8.22) run with
+//! `coracle run` unchanged: translated on load, executed by the same engine and backends as
+//! v2 pipelines. Each runs on the process backend, and on the Docker backend too when
+//! CORACLE_TEST_DOCKER=1. v1 lightweight components use only the standard library, so they run
+//! in a bare managed Python environment (built offline) and need no CORACLE_TEST_PYTHON.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::*;
+
+fn v1_pipeline(name: &str) -> PathBuf {
+    repo().join("tests/pipelines_v1").join(name)
+}
+
+/// The backends to run on: the process backend always, Docker when enabled.
+fn backends(test: &str) -> Vec<&'static str> {
+    let mut all = vec!["process"];
+    if std::env::var("CORACLE_TEST_DOCKER").is_ok_and(|v| v == "1") {
+        all.push("docker");
+    } else {
+        eprintln!("{test}: Docker part not run (set CORACLE_TEST_DOCKER=1 with dockerd running)");
+    }
+    all
+}
+
+/// `coracle run <v1 file> --output json ARGS`: exit code, JSON result, stderr.
+fn run_v1(home: &Home, file: &Path, args: &[&str]) -> (i32, Value, String) {
+    let mut all = vec!["run", file.to_str().unwrap(), "--output", "json"];
+    all.extend_from_slice(args);
+    let out = home.coracle(&all);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), json, stderr)
+}
+
+/// Runs a v1 pipeline that must succeed; its `runs get` record.
+fn run_ok(home: &Home, name: &str, backend: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--executor", backend];
+    all.extend_from_slice(args);
+    let (code, result, stderr) = run_v1(home, &v1_pipeline(name), &all);
+    assert_eq!(code, 0, "{name} on {backend} {args:?}: {result}\n{stderr}");
+    assert_eq!(result["state"], "SUCCEEDED", "{result}");
+    home.get(result["run_id"].as_str().unwrap())
+}
+
+/// An output parameter of a task.
+fn parameter<'a>(run: &'a Value, task_id: &str, name: &str) -> &'a Value {
+    &task(run, task_id)["outputs"]["parameters"][name]
+}
+
+/// The content of a task's output artifact file (of its last attempt).
+fn file(run: &Value, task_id: &str, name: &str) -> String {
+    let last = run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|t| t["task_id"] == task_id)
+        .unwrap_or_else(|| panic!("no task {task_id} in {run}"));
+    let artifact = &last["outputs"]["artifacts"][name][0];
+    let uri = artifact["uri"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no artifact {name} of {task_id} in {run}"));
+    std::fs::read_to_string(uri).unwrap_or_else(|e| panic!("{uri}: {e}"))
+}
+
+fn ok(home: &Home, args: &[&str]) {
+    let out = home.coracle(args);
+    assert!(
+        out.status.success(),
+        "coracle {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn v1_add_chain_gives_the_outputs_of_the_v2_pipeline() {
+    for backend in backends("v1_add_chain_gives_the_outputs_of_the_v2_pipeline") {
+        let home = Home::new();
+        let run = run_ok(
+            &home,
+            "add_chain.yaml",
+            backend,
+            &["-p", "a=2", "-p", "b=3"],
+        );
+        // The v2 add_chain (tests/pipelines/add_chain.yaml) gives add.Output = 5 and a
+        // pipeline output 10 from double.
+        assert_eq!(parameter(&run, "add", "Output"), "5", "{backend}");
+        assert_eq!(file(&run, "add", "Output"), "5");
+        assert_eq!(file(&run, "double", "Output"), "10", "{backend}");
+        let run = run_ok(
+            &home,
+            "add_chain.yaml",
+            backend,
+            &["-p", "a=-7", "-p", "b=3"],
+        );
+        assert_eq!(file(&run, "double", "Output"), "-8");
+        // Parameters are text: a non-number reaches the component, whose argparse refuses it.
+        let (code, result, _) = run_v1(
+            &home,
+            &v1_pipeline("add_chain.yaml"),
+            &["--executor", backend, "-p", "a=x", "-p", "b=3"],
+        );
+        assert_eq!(code, 1, "{result}");
+        assert_eq!(result["state"], "FAILED");
+        // A required parameter left out is refused before anything runs.
+        let (code, _, stderr) = run_v1(&home, &v1_pipeline("add_chain.yaml"), &["-p", "a=1"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("required parameter \"b\""), "{stderr}");
+    }
+    if python_enabled("v1_add_chain_gives_the_outputs_of_the_v2_pipeline (v2 side)") {
+        let home = Home::new();
+        let (code, v2, stderr) = home.run("add_chain.yaml", &["-p", "a=2", "-p", "b=3"]);
+        assert_eq!(code, 0, "{stderr}");
+        let v2_run = home.get(v2["run_id"].as_str().unwrap());
+        let v1_run = run_ok(
+            &home,
+            "add_chain.yaml",
+            "process",
+            &["-p", "a=2", "-p", "b=3"],
+        );
+        assert_eq!(
+            parameter(&v2_run, "add", "Output").to_string(),
+            parameter(&v1_run, "add", "Output").as_str().unwrap()
+        );
+        assert_eq!(
+            v2["outputs"]["parameters"]["Output"].to_string(),
+            file(&v1_run, "double", "Output")
+        );
+    }
+}
+
+#[test]
+fn v1_files_pass_between_tasks_at_their_fixed_paths() {
+    for backend in backends("v1_files_pass_between_tasks_at_their_fixed_paths") {
+        let home = Home::new();
+        let run = run_ok(&home, "file_passing.yaml", backend, &["--no-cache"]);
+        assert_eq!(file(&run, "write-text", "out"), "hello v1", "{backend}");
+        assert_eq!(parameter(&run, "measure", "upper"), "HELLO V1");
+        assert_eq!(task(&run, "measure")["name"], "measure text");
+        assert_eq!(file(&run, "measure", "length"), "8");
+        assert_eq!(file(&run, "shout", "shout"), "HELLO V1!", "{backend}");
+        assert_eq!(parameter(&run, "count-chars", "count"), "8");
+        assert_eq!(file(&run, "measure-2", "length"), "13");
+        assert_eq!(file(&run, "measure-2", "upper"), "CONSTANT DATA");
+        assert_eq!(file(&run, "report", "summary"), "HELLO V1! 8", "{backend}");
+        // Nothing was written at the v1 paths on this machine: they were redirected.
+        assert!(!Path::new("/tmp/shout/out.txt").exists());
+        assert!(!Path::new("/tmp/outputs/upper/data").exists());
+    }
+}
+
+#[test]
+fn v1_conditions_loops_and_exit_handler() {
+    for backend in backends("v1_conditions_loops_and_exit_handler") {
+        let home = Home::new();
+        let run = run_ok(&home, "control_flow.yaml", backend, &["--no-cache"]);
+        let body = "exit-handler-1";
+        assert_eq!(
+            file(&run, &format!("{body}/condition-2/announce"), "Output"),
+            "heads won"
+        );
+        assert_eq!(
+            file(
+                &run,
+                &format!("{body}/condition-2/condition-3/announce-2"),
+                "Output"
+            ),
+            "big"
+        );
+        assert_eq!(
+            task(&run, &format!("{body}/condition-4/announce-3"))["state"],
+            "SKIPPED"
+        );
+        for (index, expected) in ["1-x", "2-y"].iter().enumerate() {
+            let id = format!("{body}/for-loop-6/{index}/pair");
+            assert_eq!(file(&run, &id, "Output"), *expected, "{backend}");
+        }
+        // parallelism=1: the two iterations did not overlap.
+        assert!(!overlap(
+            task(&run, &format!("{body}/for-loop-6/0/pair")),
+            task(&run, &format!("{body}/for-loop-6/1/pair"))
+        ));
+        for (index, expected) in ["1", "4", "9"].iter().enumerate() {
+            let id = format!("{body}/for-loop-7/{index}/square");
+            assert_eq!(file(&run, &id, "Output"), *expected);
+        }
+        for (index, expected) in ["hi p", "hi q"].iter().enumerate() {
+            let id = format!("{body}/for-loop-8/{index}/greet");
+            assert_eq!(file(&run, &id, "Output"), *expected);
+        }
+        assert_eq!(file(&run, "final", "status"), "Succeeded", "{backend}");
+
+        let run = run_ok(
+            &home,
+            "control_flow.yaml",
+            backend,
+            &["--no-cache", "-p", "side=tails", "-p", "threshold=1"],
+        );
+        assert_eq!(
+            file(&run, &format!("{body}/condition-4/announce-3"), "Output"),
+            "tails won"
+        );
+        assert_eq!(
+            task(&run, &format!("{body}/condition-2"))["state"],
+            "SKIPPED"
+        );
+
+        // A failing body: the exit handler still runs and sees the failure.
+        let (code, result, _) = run_v1(
+            &home,
+            &v1_pipeline("control_flow.yaml"),
+            &["--executor", backend, "--no-cache", "-p", "names=oops"],
+        );
+        assert_eq!(code, 1, "{result}");
+        let run = home.get(result["run_id"].as_str().unwrap());
+        assert_eq!(task(&run, "final")["state"], "SUCCEEDED");
+        assert_eq!(file(&run, "final", "status"), "Failed", "{backend}");
+    }
+}
+
+#[test]
+fn v1_retries_with_backoff() {
+    // Process backend only: the attempts are counted in a directory of this machine, which a
+    // container does not see.
+    let backend = "process";
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap();
+    let (code, result, stderr) = run_v1(
+        &home,
+        &v1_pipeline("retry.yaml"),
+        &["--executor", backend, "-p", &format!("state_dir={dir}")],
+    );
+    assert_eq!(code, 1, "{result} {stderr}");
+    let run = home.get(result["run_id"].as_str().unwrap());
+    assert_eq!(file(&run, "flaky", "Output"), "3", "{backend}");
+    assert_eq!(file(&run, "flaky-2", "Output"), "3");
+    assert_eq!(task(&run, "flaky-3")["state"], "FAILED");
+    let times = |name: &str| -> Vec<f64> {
+        std::fs::read_to_string(state.path().join(format!("{name}.attempts")))
+            .unwrap()
+            .lines()
+            .map(|l| l.split(' ').nth(2).unwrap().parse().unwrap())
+            .collect()
+    };
+    assert_eq!(times("flaky").len(), 3);
+    assert_eq!(times("always").len(), 3);
+    let backoff = times("backoff");
+    assert_eq!(backoff.len(), 3);
+    assert!(backoff[1] - backoff[0] >= 1.0, "{backoff:?}");
+    assert!(backoff[2] - backoff[1] >= 2.0, "{backoff:?}");
+}
+
+#[test]
+fn v1_pod_settings_reach_the_task() {
+    const PASSWORD: &str = "v1-pw-88213-never-shown";
+    for backend in backends("v1_pod_settings_reach_the_task") {
+        let home = Home::new();
+        let (code, result, _) = run_v1(
+            &home,
+            &v1_pipeline("pod_settings.yaml"),
+            &["--executor", backend],
+        );
+        assert_eq!(code, 1, "{result}");
+        assert!(
+            result["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("secret \"db-creds\" does not exist"),
+            "{result}"
+        );
+        ok(
+            &home,
+            &[
+                "secret",
+                "create",
+                "db-creds",
+                "--from-literal",
+                &format!("password={PASSWORD}"),
+            ],
+        );
+        ok(
+            &home,
+            &[
+                "configmap",
+                "create",
+                "app-config",
+                "--from-literal",
+                "mode=fast",
+            ],
+        );
+        let run = run_ok(&home, "pod_settings.yaml", backend, &[]);
+        assert_eq!(
+            file(&run, "inspect", "Output"),
+            "greeting=hi;password_matches_file=True;mode=fast;mode_file=fast;scratch=ok;pod=True",
+            "{backend}"
+        );
+        let run_id = run["run_id"].as_str().unwrap();
+        let logs = home.coracle(&["logs", run_id]);
+        let logs = String::from_utf8_lossy(&logs.stdout);
+        assert!(logs.contains("password is ***"), "{logs}");
+        assert!(!logs.contains(PASSWORD), "{logs}");
+    }
+}
+
+#[test]
+fn v1_gpu_limit_gets_a_device_or_fails_clearly() {
+    let home = Home::new();
+    let run = |gpus: &str| {
+        let path = v1_pipeline("gpu.yaml");
+        let out = home
+            .command()
+            .env("CORACLE_GPUS", gpus)
+            .args(["run", path.to_str().unwrap(), "--output", "json"])
+            .output()
+            .unwrap();
+        let result: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.code(), result)
+    };
+    let (code, result) = run("3");
+    assert_eq!(code, Some(0), "{result}");
+    let record = home.get(result["run_id"].as_str().unwrap());
+    assert_eq!(file(&record, "gpu", "Output"), "3");
+    let (code, result) = run("");
+    assert_eq!(code, Some(1), "{result}");
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("requests 1 GPU(s) but this machine has 0"),
+        "{result}"
+    );
+}
+
+#[test]
+fn v1_volumes_are_made_shared_and_deleted() {
+    for backend in backends("v1_volumes_are_made_shared_and_deleted") {
+        let home = Home::new();
+        ok(&home, &["volume", "create", "team-data", "--size", "1Gi"]);
+        let run = run_ok(&home, "volumes.yaml", backend, &["-p", "line=first"]);
+        assert_eq!(
+            file(&run, "read", "Output"),
+            "hello from a v1 volume",
+            "{backend}"
+        );
+        let name = parameter(&run, "make-volume", "name").as_str().unwrap();
+        assert!(name.ends_with("-data"), "{name}");
+        run_ok(&home, "volumes.yaml", backend, &["-p", "line=second"]);
+        // The volumes the runs made are gone; the named one kept both lines.
+        let left: Vec<String> = std::fs::read_dir(home.dir.path().join("volumes"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["team-data"], "{backend}");
+        assert_eq!(
+            std::fs::read_to_string(home.dir.path().join("volumes/team-data/log.txt")).unwrap(),
+            "first\nsecond\n"
+        );
+        assert!(!Path::new("/shared/log.txt").exists());
+    }
+}
+
+#[test]
+fn v1_caching_settings_are_honoured() {
+    let home = Home::new();
+    let first = run_ok(&home, "caching.yaml", "process", &[]);
+    let second = run_ok(&home, "caching.yaml", "process", &[]);
+    assert_eq!(task(&second, "token")["state"], "CACHED");
+    assert_eq!(
+        file(&first, "token", "Output"),
+        file(&second, "token", "Output")
+    );
+    for stale in ["token-2", "token-3"] {
+        assert_eq!(task(&second, stale)["state"], "SUCCEEDED", "{stale}");
+        assert_ne!(
+            file(&first, stale, "Output"),
+            file(&second, stale, "Output")
+        );
+    }
+    let other = run_ok(&home, "caching.yaml", "process", &["-p", "salt=b"]);
+    assert_eq!(task(&other, "token")["state"], "SUCCEEDED");
+    assert!(file(&other, "token", "Output").starts_with("b-"));
+}
+
+#[test]
+fn v1_component_files_run_in_pipelines_and_alone() {
+    for backend in backends("v1_component_files_run_in_pipelines_and_alone") {
+        let home = Home::new();
+        let run = run_ok(&home, "component_yaml.yaml", backend, &["--no-cache"]);
+        assert_eq!(file(&run, "echo", "result"), "> hi|> hi|DATA", "{backend}");
+        assert_eq!(file(&run, "echo-2", "result"), "hi|raw");
+        assert!(file(&run, "echo-2", "args").contains("--no-prefix"));
+
+        let component = v1_pipeline("components/echo.yaml");
+        let (code, result, stderr) = run_v1(
+            &home,
+            &component,
+            &[
+                "--executor",
+                backend,
+                "--no-cache",
+                "-p",
+                "text=x",
+                "-p",
+                "data=y",
+                "-p",
+                "prefix=p",
+            ],
+        );
+        assert_eq!(code, 0, "{result} {stderr}");
+        assert_eq!(
+            result["outputs"]["parameters"]["result"], "px|y",
+            "{backend}"
+        );
+        let args = result["outputs"]["parameters"]["args"].as_str().unwrap();
+        assert!(args.starts_with("--text=x --data "), "{args}");
+        assert!(args.contains("--prefix p --times 1"), "{args}");
+        // The optional input left out: the other branch of its if/isPresent.
+        let (code, result, stderr) = run_v1(
+            &home,
+            &component,
+            &["--executor", backend, "-p", "text=x", "-p", "data=y"],
+        );
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(result["outputs"]["parameters"]["result"], "x|y");
+        let (code, _, stderr) = run_v1(&home, &component, &["-p", "text=x"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains("required parameter \"data\""), "{stderr}");
+    }
+}
+
+#[test]
+fn v1_metrics_become_run_metrics() {
+    for backend in backends("v1_metrics_become_run_metrics") {
+        let home = Home::new();
+        let run = run_ok(&home, "metrics.yaml", backend, &["--no-cache"]);
+        let outputs = &task(&run, "evaluate")["outputs"]["artifacts"];
+        let metrics = &outputs["mlpipeline-metrics"][0];
+        assert_eq!(metrics["type"], "system.Metrics", "{backend}");
+        assert_eq!(
+            metrics["metadata"],
+            serde_json::json!({"accuracy": 0.875, "loss": 0.25}),
+            "{backend}"
+        );
+        let ui = &outputs["mlpipeline-ui-metadata"][0];
+        assert_eq!(ui["type"], "coracle.UiMetadata");
+        let content: Value =
+            serde_json::from_str(&file(&run, "evaluate", "mlpipeline-ui-metadata")).unwrap();
+        assert_eq!(content["outputs"][0]["type"], "markdown");
+    }
+}
+
+#[test]
+fn bad_v1_input_is_refused_naming_the_template_and_field() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(v1_pipeline("add_chain.yaml")).unwrap();
+    let cases = [
+        (
+            "      image: python:3.11\n    inputs:\n      parameters:\n      - {name: a}",
+            "      image: python:3.11\n      volumeMounts:\n      - {mountPath: /x, name: nowhere}\n    inputs:\n      parameters:\n      - {name: a}",
+            "spec.templates[add].container.volumeMounts[0]: volume \"nowhere\" is not declared",
+        ),
+        (
+            "      - name: add\n        template: add\n",
+            "      - name: add\n        template: subtract\n",
+            "spec.templates[add-chain].dag.tasks[add].template: template \"subtract\" is not defined in spec.templates",
+        ),
+        (
+            "  - name: add-chain\n",
+            "  - name: add-chain\n    steps: [[]]\n",
+            "spec.templates[add-chain].steps: steps templates are not supported",
+        ),
+    ];
+    for (index, (from, to, expected)) in cases.iter().enumerate() {
+        assert!(original.contains(from), "{from:?} not in add_chain.yaml");
+        let path = dir.path().join(format!("bad-{index}.yaml"));
+        std::fs::write(&path, original.replacen(from, to, 1)).unwrap();
+        let (code, _, stderr) = run_v1(&home, &path, &["-p", "a=1", "-p", "b=2"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "expected {expected:?} in:\n{stderr}"
+        );
+    }
+}
