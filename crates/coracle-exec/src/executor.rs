@@ -232,6 +232,23 @@ impl ProcessExecutor {
             let env = self.python_env(task, &request, sink).await?;
             return Ok(Plan::Kfp { env, bootstrap });
         }
+        if let Some(mut requirements) = crate::bootstrap_v1::parse_v1_pip_prelude(&task.argv) {
+            // A KFP v1 component with packages: run as written in an environment that has
+            // them; its own `pip install` finds them there without an index.
+            requirements.sort();
+            requirements.dedup();
+            let request = EnvRequest {
+                requirements,
+                pip_options: Vec::new(),
+            };
+            let env = self.python_env(task, &request, sink).await?;
+            let mut vars = self.python_vars(task, &env, false);
+            vars.push(("PIP_NO_INDEX".into(), "1".into()));
+            return Ok(Plan::Host {
+                argv: task.argv.clone(),
+                env: vars,
+            });
+        }
         let kfp_like = looks_like_kfp_python(&task.argv);
         if !kfp_like && !is_python_image(&task.image) {
             return Ok(Plan::Host {

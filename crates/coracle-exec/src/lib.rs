@@ -54,6 +54,7 @@
 
 mod backend;
 mod bootstrap;
+mod bootstrap_v1;
 mod docker;
 mod executor;
 mod guardian;
