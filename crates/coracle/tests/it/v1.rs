@@ -487,3 +487,37 @@ fn bad_v1_input_is_refused_naming_the_template_and_field() {
         );
     }
 }
+
+#[test]
+fn v1_packages_to_install_come_from_a_managed_environment() {
+    if !python_enabled("v1_packages_to_install_come_from_a_managed_environment") {
+        return;
+    }
+    // add_chain's `add` as kfp 1.8 writes it with packages_to_install=["six==1.16.0"].
+    let prelude = "(PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet --no-warn-script-location 'six==1.16.0' || PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet --no-warn-script-location 'six==1.16.0' --user) && \"$0\" \"$@\"";
+    let original = std::fs::read_to_string(v1_pipeline("add_chain.yaml")).unwrap();
+    let from = "      command:\n      - sh\n      - -ec\n";
+    assert!(original.contains(from));
+    let with_packages = original.replacen(
+        from,
+        &format!(
+            "      command:\n      - sh\n      - -c\n      - {}\n      - sh\n      - -ec\n",
+            serde_json::to_string(prelude).unwrap()
+        ),
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("add_chain_packages.yaml");
+    std::fs::write(&path, with_packages).unwrap();
+    let home = Home::new();
+    let args = ["--no-cache", "-p", "a=2", "-p", "b=3"];
+    let (code, result, stderr) = run_v1(&home, &path, &args);
+    assert_eq!(code, 0, "{result} {stderr}");
+    // The environment exists now: offline, the command's own pip install finds six in it.
+    let mut offline = vec!["--offline"];
+    offline.extend_from_slice(&args);
+    let (code, result, stderr) = run_v1(&home, &path, &offline);
+    assert_eq!(code, 0, "{result} {stderr}");
+    let run = home.get(result["run_id"].as_str().unwrap());
+    assert_eq!(file(&run, "double", "Output"), "10");
+}
