@@ -14,6 +14,7 @@
 //! `attachment`s of type `application/octet-stream` with `nosniff` and the same CSP.
 
 mod markdown;
+mod ui_metadata;
 
 use std::io::{Read, Write};
 use std::path::{Path as FsPath, PathBuf};
@@ -183,6 +184,15 @@ async fn artifact_page(state: &AppState, artifact_id: &str) -> PageResult {
     let charts = chart_html(&artifact);
     let preview = match (&content, artifact.schema_title.as_str()) {
         _ if !charts.is_empty() => Preview::Charts(charts),
+        (Content::File { path, .. }, coracle_spec::UI_METADATA_SCHEMA) => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || match std::fs::read_to_string(&path) {
+                Ok(text) => Preview::Charts(ui_metadata::to_html(&text)),
+                Err(error) => Preview::Note(format!("it cannot be read: {error}")),
+            })
+            .await
+            .unwrap_or_else(|error| Preview::Note(format!("it cannot be read: {error}")))
+        }
         (Content::File { .. }, "system.HTML" | "system.Markdown") => Preview::Frame,
         (Content::File { path, .. }, _) => {
             let path = path.clone();
