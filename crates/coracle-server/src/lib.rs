@@ -15,6 +15,7 @@ pub mod pipelines;
 pub mod recurring;
 pub mod runs;
 pub mod ui;
+pub mod v1;
 pub mod wire;
 
 use std::path::PathBuf;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes());
     Router::new()
         .nest("/apis/v2beta1", api)
+        .nest("/apis/v1beta1", v1::routes())
         .merge(ui::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::map_response(kfp_error_bodies))

@@ -309,7 +309,7 @@ fn spec_from_json(value: &Value, what: &str) -> Result<Value, ApiError> {
 }
 
 /// Loads and checks a pipeline file (`source_name` names it in messages) into the stored form.
-fn load_spec(source_name: &str, bytes: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn load_spec(source_name: &str, bytes: &[u8]) -> Result<Value, ApiError> {
     let pipeline = coracle_spec::load_bytes(source_name, bytes).map_err(|error| {
         let message = match error {
             coracle_spec::Error::Invalid {
@@ -386,7 +386,10 @@ async fn get_pipeline(
     Ok(Json(pipeline_json(&pipeline)))
 }
 
-async fn find_pipeline(state: &AppState, pipeline_id: &str) -> Result<PipelineRecord, ApiError> {
+pub(crate) async fn find_pipeline(
+    state: &AppState,
+    pipeline_id: &str,
+) -> Result<PipelineRecord, ApiError> {
     state
         .store
         .get_pipeline(pipeline_id)
@@ -526,20 +529,21 @@ async fn delete_version(
 
 // ---- uploads --------------------------------------------------------------------------------
 
+/// The query parameters of the uploads (v2beta1 and v1beta1 spell them alike).
 #[derive(Debug, Default, Deserialize)]
-struct UploadQuery {
-    name: Option<String>,
-    display_name: Option<String>,
-    description: Option<String>,
-    namespace: Option<String>,
+pub(crate) struct UploadQuery {
+    pub(crate) name: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// `pipelineid` in KFP's spelling.
-    pipelineid: Option<String>,
+    pub(crate) pipelineid: Option<String>,
     /// A JSON object of string values.
-    tags: Option<String>,
+    pub(crate) tags: Option<String>,
 }
 
 impl UploadQuery {
-    fn tags(&self) -> Result<Tags, ApiError> {
+    pub(crate) fn tags(&self) -> Result<Tags, ApiError> {
         match self.tags.as_deref().filter(|tags| !tags.trim().is_empty()) {
             None => Ok(Tags::new()),
             Some(text) => serde_json::from_str(text).map_err(|error| {
@@ -552,7 +556,7 @@ impl UploadQuery {
 }
 
 /// The uploaded file: its name (the part's file name, `pipeline.yaml` if none) and bytes.
-async fn read_upload(
+pub(crate) async fn read_upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(String, Vec<u8>), ApiError> {
     let mut multipart = multipart.map_err(|rejection| {
@@ -637,14 +641,27 @@ async fn upload_pipeline(
     ApiQuery(query): ApiQuery<UploadQuery>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let tags = query.tags()?;
+    query.tags()?;
     let (file_name, bytes) = read_upload(multipart).await?;
-    let spec = load_spec(&file_name, &bytes)?;
+    let (pipeline, _, _) = insert_uploaded_pipeline(&state, &query, &file_name, &bytes).await?;
+    Ok(Json(pipeline_json(&pipeline)))
+}
+
+/// Checks a pipeline file and stores it as a new pipeline with its first version, named by
+/// the query (else by the file's name). Returns the pipeline, the version and its spec.
+pub(crate) async fn insert_uploaded_pipeline(
+    state: &AppState,
+    query: &UploadQuery,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<(PipelineRecord, PipelineVersionRecord, Value), ApiError> {
+    let tags = query.tags()?;
+    let spec = load_spec(file_name, bytes)?;
     let name = first_non_empty(
         query.name.as_deref().unwrap_or_default(),
         query.display_name.as_deref().unwrap_or_default(),
     );
-    let name = first_non_empty(name, base_name(&file_name)).to_owned();
+    let name = first_non_empty(name, base_name(file_name)).to_owned();
     let pipeline = new_pipeline(
         PipelineBody {
             name,
@@ -670,7 +687,7 @@ async fn upload_pipeline(
         .store
         .insert_pipeline(&pipeline, Some((&version, &spec)))
         .await?;
-    Ok(Json(pipeline_json(&pipeline)))
+    Ok((pipeline, version, spec))
 }
 
 async fn upload_pipeline_version(
@@ -678,22 +695,42 @@ async fn upload_pipeline_version(
     ApiQuery(query): ApiQuery<UploadQuery>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let tags = query.tags()?;
-    let pipeline_id = query
+    query.tags()?;
+    let pipeline_id = upload_target(&query)?;
+    find_pipeline(&state, &pipeline_id).await?;
+    let (file_name, bytes) = read_upload(multipart).await?;
+    let (version, spec) = insert_uploaded_version(&state, &query, &file_name, &bytes).await?;
+    Ok(Json(version_json(&version, Some(&spec))))
+}
+
+/// The pipeline an upload of a version adds to (`pipelineid`).
+fn upload_target(query: &UploadQuery) -> Result<String, ApiError> {
+    query
         .pipelineid
         .clone()
         .filter(|id| !id.is_empty())
         .ok_or_else(|| {
             ApiError::invalid("invalid upload: pipelineid: missing (the pipeline to add to)")
-        })?;
-    let pipeline = find_pipeline(&state, &pipeline_id).await?;
-    let (file_name, bytes) = read_upload(multipart).await?;
-    let spec = load_spec(&file_name, &bytes)?;
+        })
+}
+
+/// Checks a pipeline file and stores it as a new version of the pipeline `pipelineid` of the
+/// query, named by the query (else by the file's name). Returns the version and its spec.
+pub(crate) async fn insert_uploaded_version(
+    state: &AppState,
+    query: &UploadQuery,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<(PipelineVersionRecord, Value), ApiError> {
+    let tags = query.tags()?;
+    let pipeline_id = upload_target(query)?;
+    let pipeline = find_pipeline(state, &pipeline_id).await?;
+    let spec = load_spec(file_name, bytes)?;
     let name = first_non_empty(
         query.name.as_deref().unwrap_or_default(),
         query.display_name.as_deref().unwrap_or_default(),
     );
-    let name = first_non_empty(name, base_name(&file_name)).to_owned();
+    let name = first_non_empty(name, base_name(file_name)).to_owned();
     let version = PipelineVersionRecord {
         pipeline_version_id: new_id(),
         pipeline_id: pipeline.pipeline_id,
@@ -707,7 +744,7 @@ async fn upload_pipeline_version(
         created_at: Utc::now(),
     };
     state.store.insert_pipeline_version(&version, &spec).await?;
-    Ok(Json(version_json(&version, Some(&spec))))
+    Ok((version, spec))
 }
 
 #[cfg(test)]

@@ -729,9 +729,19 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Result<Json<Value
             ))
         })?
     };
-    let request = NewRecurringRun::from_json(&body)?;
+    let record = create_recurring_run(&state, &body).await?;
+    Ok(Json(recurring_run_json(&record)))
+}
+
+/// Checks and stores a recurring run given as a `V2beta1RecurringRun` body: a run it could
+/// not start is refused now (400), not at every firing.
+pub(crate) async fn create_recurring_run(
+    state: &AppState,
+    body: &Value,
+) -> Result<RecurringRunRecord, ApiError> {
+    let request = NewRecurringRun::from_json(body)?;
     // A run it could not start is refused now, not at every firing.
-    crate::runs::check_new_run(&state, &request.run)
+    crate::runs::check_new_run(state, &request.run)
         .await
         .map_err(|error| {
             let message = match error.message.strip_prefix("invalid run") {
@@ -811,7 +821,7 @@ async fn create(State(state): State<AppState>, body: Bytes) -> Result<Json<Value
     };
     state.store.insert_recurring_run(&record).await?;
     tracing::info!(recurring_run_id = %record.recurring_run_id, name = %record.display_name, "recurring run created");
-    Ok(Json(recurring_run_json(&record)))
+    Ok(record)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -877,6 +887,12 @@ async fn delete_one(
             "no API route DELETE /recurringruns/{{id}}:{action}"
         )));
     }
+    delete(&state, recurring_run_id).await?;
+    Ok(Json(json!({})))
+}
+
+/// Deletes a recurring run; once this returns, none of its runs starts any more.
+pub(crate) async fn delete(state: &AppState, recurring_run_id: &str) -> Result<(), ApiError> {
     let _firing = FIRING.lock().await;
     state
         .store
@@ -884,7 +900,7 @@ async fn delete_one(
         .await
         .map_err(|error| not_found_or(error, recurring_run_id))?;
     tracing::info!(recurring_run_id = %recurring_run_id, "recurring run deleted");
-    Ok(Json(json!({})))
+    Ok(())
 }
 
 /// `POST /recurringruns/{id}:enable` and `:disable`.
@@ -912,6 +928,17 @@ async fn action(
             ));
         }
     };
+    set_mode(&state, recurring_run_id, mode).await?;
+    Ok(Json(json!({})))
+}
+
+/// Enables or disables a recurring run; once disabling returns, none of its runs starts any
+/// more.
+pub(crate) async fn set_mode(
+    state: &AppState,
+    recurring_run_id: &str,
+    mode: RecurringRunMode,
+) -> Result<(), ApiError> {
     let _firing = FIRING.lock().await;
     state
         .store
@@ -919,10 +946,10 @@ async fn action(
         .await
         .map_err(|error| not_found_or(error, recurring_run_id))?;
     tracing::info!(recurring_run_id = %recurring_run_id, mode = mode.as_str(), "recurring run mode set");
-    Ok(Json(json!({})))
+    Ok(())
 }
 
-async fn existing(
+pub(crate) async fn existing(
     state: &AppState,
     recurring_run_id: &str,
 ) -> Result<RecurringRunRecord, ApiError> {

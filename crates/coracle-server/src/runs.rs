@@ -667,7 +667,14 @@ async fn delete_run(
             "no API route DELETE /runs/{{id}}:{action}"
         )));
     }
-    let run = existing_run(&state, run_id).await?;
+    delete(&state, run_id).await?;
+    Ok(Json(json!({})))
+}
+
+/// Deletes a run, stopping it first when this server drives it; its logs and task
+/// directories go with it, its artifacts under the pipeline root stay.
+pub(crate) async fn delete(state: &AppState, run_id: &str) -> Result<(), ApiError> {
+    let run = existing_run(state, run_id).await?;
     if state.runs.cancel(run_id) {
         let _ = state.store.request_cancel(run_id).await;
         if !state.runs.wait_until_stopped(run_id, STOP_WAIT).await {
@@ -678,14 +685,13 @@ async fn delete_run(
         }
     }
     state.store.delete_run(run_id).await?;
-    // Its logs and task directories go with it; artifacts under the pipeline root stay.
     let run_dir = state.home.join("runs").join(&run.run.run_id);
     if let Err(error) = tokio::fs::remove_dir_all(&run_dir).await
         && error.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(run_id = %run_id, error = %error, "could not remove the run's directory");
     }
-    Ok(Json(json!({})))
+    Ok(())
 }
 
 /// `POST /runs/{id}:archive | :unarchive | :terminate | :retry`.
@@ -713,7 +719,7 @@ async fn run_action(
     .map(Json)
 }
 
-async fn set_storage_state(
+pub(crate) async fn set_storage_state(
     state: &AppState,
     run_id: &str,
     storage_state: StorageState,
@@ -728,7 +734,7 @@ async fn set_storage_state(
 /// Asks the run to stop: it becomes CANCELING, its tasks are stopped and it ends CANCELED.
 /// A run driven elsewhere (`coracle run`) is stopped by its own process, which watches the
 /// store.
-async fn terminate(state: &AppState, run_id: &str) -> Result<Value, ApiError> {
+pub(crate) async fn terminate(state: &AppState, run_id: &str) -> Result<Value, ApiError> {
     let run_state = state.store.request_cancel(run_id).await?;
     if run_state.is_terminal() {
         return Err(ApiError::precondition(format!(
@@ -742,7 +748,7 @@ async fn terminate(state: &AppState, run_id: &str) -> Result<Value, ApiError> {
 
 /// Runs a failed or canceled run again under the same id, in this server: tasks that
 /// succeeded are kept. Answers once the run is RUNNING again.
-async fn retry(state: &AppState, run_id: &str) -> Result<Value, ApiError> {
+pub(crate) async fn retry(state: &AppState, run_id: &str) -> Result<Value, ApiError> {
     let run = existing_run(state, run_id).await?;
     if state.runs.is_live(run_id) && run.run.state.is_terminal() {
         // Its driver is writing its last records.
@@ -786,8 +792,23 @@ async fn read_artifact(
              …/artifacts/{name}:read"
         )));
     }
-    existing_run(&state, &run_id).await?;
-    let tasks = state.store.list_tasks(&run_id).await?;
+    let (_, bytes) = artifact_file(&state, &run_id, &node_id, name).await?;
+    Ok(Json(json!({
+        "data": base64::engine::general_purpose::STANDARD.encode(bytes),
+    })))
+}
+
+/// The path and content of the file of output artifact `name` of task `node_id` (its latest
+/// attempt) of a run: 404 when there is no such artifact or file, 412 for a directory, 413
+/// for a file over [`MAX_ARTIFACT_READ_BYTES`].
+pub(crate) async fn artifact_file(
+    state: &AppState,
+    run_id: &str,
+    node_id: &str,
+    name: &str,
+) -> Result<(std::path::PathBuf, Vec<u8>), ApiError> {
+    existing_run(state, run_id).await?;
+    let tasks = state.store.list_tasks(run_id).await?;
     let task = tasks
         .iter()
         .filter(|task| task.task_id == node_id)
@@ -829,12 +850,13 @@ async fn read_artifact(
     let bytes = tokio::fs::read(&path).await.map_err(|error| {
         ApiError::internal(format!("failed to read artifact file {uri}: {error}"))
     })?;
-    Ok(Json(json!({
-        "data": base64::engine::general_purpose::STANDARD.encode(bytes),
-    })))
+    Ok((path, bytes))
 }
 
-async fn existing_run(state: &AppState, run_id: &str) -> Result<ApiRunSummary, ApiError> {
+pub(crate) async fn existing_run(
+    state: &AppState,
+    run_id: &str,
+) -> Result<ApiRunSummary, ApiError> {
     state
         .store
         .get_api_run_summary(run_id)

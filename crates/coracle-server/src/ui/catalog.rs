@@ -383,7 +383,7 @@ async fn upload_from_url(
 }
 
 /// The last path segment of a URL, or `pipeline.yaml`.
-fn file_name_of(url: &str) -> String {
+pub(crate) fn file_name_of(url: &str) -> String {
     let without_query = url.split(['?', '#']).next().unwrap_or(url);
     let after_scheme = without_query
         .split_once("://")
@@ -403,7 +403,7 @@ fn query_value(text: &str) -> String {
 }
 
 /// Downloads `url`: its body when the answer is 2xx and at most `MAX_UPLOAD_BYTES` long.
-fn fetch(url: &str) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn fetch(url: &str) -> Result<Vec<u8>, ApiError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(10)))

@@ -10,3 +10,4 @@ mod recurring;
 mod runs;
 mod ui_pages;
 mod ui_runs;
+mod v1;
