@@ -467,7 +467,15 @@ pub async fn create_run(state: &AppState, request: NewRun) -> Result<Value, ApiE
     options.run_name = Some(request.display_name.clone()).filter(|name| !name.is_empty());
     let (mut record, _note) = coracle_orchestrator::new_run_record(&spec, &arguments, &options);
     // Kept as the client sent it (the engine's model would add every defaulted field).
-    if let Some(original) = submitted_spec(&spec_value) {
+    if let Some(mut original) = submitted_spec(&spec_value) {
+        // The platforms document stays with the stored spec, so that a retried or resumed
+        // run keeps its volumes and secrets; the API shows it beside the spec, as sent.
+        if let (Some(platforms), Value::Object(map)) = (&spec.platforms, &mut original) {
+            map.insert(
+                "platforms".into(),
+                serde_json::to_value(platforms).unwrap_or(Value::Null),
+            );
+        }
         record.pipeline_spec = original;
     }
     let (pipeline_id, pipeline_version_id) = match &request.source {
@@ -886,7 +894,18 @@ pub async fn run_view(state: &AppState, run_id: &str) -> Result<Value, ApiError>
         api: api.clone(),
     });
     if api.pipeline_version_id.is_none() {
-        body["pipeline_spec"] = run.pipeline_spec.clone();
+        let mut spec = run.pipeline_spec.clone();
+        let platforms = match &mut spec {
+            Value::Object(map) => map.remove("platforms"),
+            _ => None,
+        };
+        body["pipeline_spec"] = match platforms {
+            Some(platforms) => json!({
+                "pipeline_spec": spec,
+                "platform_spec": {"platforms": platforms},
+            }),
+            None => spec,
+        };
     }
     body["state_history"] = Value::Array(history.iter().map(history_json).collect());
     body["run_details"] = json!({

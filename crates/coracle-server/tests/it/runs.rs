@@ -832,3 +832,57 @@ async fn unfinished_runs_are_resumed() {
         "started\nstarted\nstarted\n"
     );
 }
+
+#[tokio::test]
+async fn a_retried_run_keeps_its_platform_settings() {
+    let server = TestServer::start().await;
+    let spec = pipeline(
+        "with-secret",
+        &[step("show", "test \"$TOKEN\" = s3cret-value && echo ok")],
+    );
+    let body = json!({
+        "display_name": "platform-retry",
+        "pipeline_spec": {
+            "pipeline_spec": spec,
+            "platform_spec": {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
+                "exec-show": {"secretAsEnv": [{
+                    "secretNameParameter": {"runtimeValue": {"constant": "api-token"}},
+                    "keyToEnv": [{"secretKey": "token", "envVar": "TOKEN"}]
+                }]}
+            }}}}},
+        },
+        "runtime_config": {"parameters": {"marker": "m"}},
+    });
+    let run_id = create(&server, body).await;
+    let run = wait_until_ended(&server, &run_id).await;
+    assert_eq!(run["state"], "FAILED", "{run}");
+    assert!(
+        run["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("secret \"api-token\" does not exist"),
+        "{run}"
+    );
+    // The API shows the platform part beside the spec, as it was sent.
+    assert!(
+        run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"].is_object(),
+        "{run}"
+    );
+    let values =
+        std::collections::BTreeMap::from([("token".to_string(), b"s3cret-value".to_vec())]);
+    server
+        .state
+        .store
+        .put_secret("api-token", &values, false)
+        .await
+        .unwrap();
+    let (status, retried) = server
+        .post(&format!("/runs/{run_id}:retry"), Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    let run = wait_for(&server, &run_id, "the retry to succeed", |run| {
+        run["state"] == "SUCCEEDED" || run["state"] == "FAILED"
+    })
+    .await;
+    assert_eq!(run["state"], "SUCCEEDED", "{run}");
+}

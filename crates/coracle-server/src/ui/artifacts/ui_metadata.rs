@@ -172,10 +172,10 @@ fn confusion_metadata(output: &Value, text: &str) -> Value {
         .unwrap_or_default();
     for row in &rows {
         for index in [target, predicted] {
-            if let Some(label) = row.get(index) {
-                if !labels.contains(label) {
-                    labels.push(label.clone());
-                }
+            if let Some(label) = row.get(index)
+                && !labels.contains(label)
+            {
+                labels.push(label.clone());
             }
         }
     }
