@@ -521,3 +521,32 @@ fn v1_packages_to_install_come_from_a_managed_environment() {
     let run = home.get(result["run_id"].as_str().unwrap());
     assert_eq!(file(&run, "double", "Output"), "10");
 }
+
+#[test]
+fn a_hand_written_argo_workflow_runs() {
+    for backend in backends("a_hand_written_argo_workflow_runs") {
+        let home = Home::new();
+        let run = run_ok(&home, "argo/hand_written.yaml", backend, &["--no-cache"]);
+        // A container looped directly (a DAG is made around it), text around {{item}}.
+        assert_eq!(
+            parameter(&run, "each/0/each", "said"),
+            "a-x (3)",
+            "{backend}"
+        );
+        assert_eq!(parameter(&run, "each/1/each", "said"), "b-x (3)");
+        assert_eq!(parameter(&run, "seq/0/seq", "said"), "n5 (3)");
+        assert_eq!(parameter(&run, "seq/1/seq", "said"), "n6 (3)");
+        // A workflow parameter two DAGs down, and a DAG's output parameter.
+        assert_eq!(parameter(&run, "inner", "result"), "hello deep (3)");
+        let after = parameter(&run, "after", "said").as_str().unwrap();
+        let run_name = run["display_name"].as_str().unwrap();
+        assert_eq!(after, format!("got hello deep (3) in {run_name} (3)"));
+        let run = run_ok(
+            &home,
+            "argo/hand_written.yaml",
+            backend,
+            &["--no-cache", "-p", "greeting=hey", "-p", "n=7"],
+        );
+        assert_eq!(parameter(&run, "inner", "result"), "hey deep (7)");
+    }
+}
