@@ -5,6 +5,9 @@ one.
 * `token-2` : execution_options.caching_strategy.max_cache_staleness = "P0D": runs again
               (SUCCEEDED, a new token).
 * `token-3` : set_caching_options(False) (label enable_caching "false"): runs again.
+* `fresh-token` : max_cache_staleness = "PT15S": CACHED while the first run's result is under
+              15 seconds old, runs again after that (its own component, so it never shares a
+              cache entry with `token`).
 Parameter `salt: str = "a"` is passed to every task; another salt misses the cache.
 """
 import os
@@ -23,12 +26,23 @@ def token(salt: str) -> str:
 token_op = create_component_from_func(token, base_image="python:3.11")
 
 
+def fresh_token(salt: str) -> str:
+    import uuid
+
+    return f"{salt}-fresh-{uuid.uuid4().hex}"
+
+
+fresh_token_op = create_component_from_func(fresh_token, base_image="python:3.11")
+
+
 @dsl.pipeline(name="caching", description="cached, stale and uncached tasks")
 def caching(salt: str = "a"):
     token_op(salt)
     stale = token_op(salt)
     stale.execution_options.caching_strategy.max_cache_staleness = "P0D"
     token_op(salt).set_caching_options(False)
+    fresh = fresh_token_op(salt)
+    fresh.execution_options.caching_strategy.max_cache_staleness = "PT15S"
 
 
 if __name__ == "__main__":

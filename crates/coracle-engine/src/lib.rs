@@ -184,6 +184,8 @@ pub enum Command {
     CheckCache {
         node: NodeId,
         material: Value,
+        /// The task's own limit on the age of a reused result (seconds), if it has one.
+        max_staleness_s: Option<u64>,
     },
     /// Send `Event::RetryDue` for this task after the delay (a retry's back-off).
     RetryAfter {

@@ -497,7 +497,15 @@ impl Engine {
                     // A first attempt of a cacheable task asks the cache before it queues.
                     Some(material) if self.nodes[node].attempt == 0 => {
                         self.cache_pending.insert(node, Box::new(launch));
-                        out.push(Command::CheckCache { node, material });
+                        let max_staleness_s = self
+                            .task_spec(node)
+                            .and_then(|t| t.caching_options.as_ref())
+                            .and_then(|c| c.max_cache_staleness_seconds);
+                        out.push(Command::CheckCache {
+                            node,
+                            material,
+                            max_staleness_s,
+                        });
                     }
                     _ => self.queue.push_back(Box::new(launch)),
                 }

@@ -741,15 +741,29 @@ struct Driver {
 
 impl Driver {
     /// Answers a cache look-up: hashes the input artifacts' content into the key, finds an
-    /// entry, and checks that the files it points to are still there.
-    async fn check_cache(&mut self, node: NodeId, material: Value) -> Result<(), Error> {
+    /// entry no older than the run's and the task's limits allow, and checks that the files it
+    /// points to are still there.
+    async fn check_cache(
+        &mut self,
+        node: NodeId,
+        material: Value,
+        max_staleness_s: Option<u64>,
+    ) -> Result<(), Error> {
         let key = tokio::task::spawn_blocking(move || cache_key(material))
             .await
             .map_err(|e| Error::Internal(format!("cache key computation stopped: {e}")))??;
-        let entry = self
-            .store
-            .get_cache_entry(&key, self.cache_not_before)
-            .await?;
+        let task_not_before = max_staleness_s.map(|s| {
+            let age = i64::try_from(s)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .unwrap_or(chrono::Duration::MAX);
+            Utc::now()
+                .checked_sub_signed(age)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        });
+        // The stricter (later) of the two limits.
+        let not_before = self.cache_not_before.max(task_not_before);
+        let entry = self.store.get_cache_entry(&key, not_before).await?;
         self.book.entry(node).or_default().cache_key = Some(key);
         let hit = entry.and_then(|e| cached_io(&e.outputs));
         let _ = self
@@ -838,7 +852,11 @@ impl Driver {
                         r.canceler.cancel();
                     }
                 }
-                Command::CheckCache { node, material } => self.check_cache(node, material).await?,
+                Command::CheckCache {
+                    node,
+                    material,
+                    max_staleness_s,
+                } => self.check_cache(node, material, max_staleness_s).await?,
                 Command::RetryAfter { node, delay_ms } => {
                     let sender = self.events.0.clone();
                     tokio::spawn(async move {

@@ -319,9 +319,52 @@ fn seconds_text(seconds: f64) -> String {
 }
 
 /// Whether an ISO 8601 duration (`P0D`, `PT0S`, `P30D`) is zero.
-fn zero_duration(text: &str) -> bool {
-    let t = text.trim();
-    t.starts_with('P') && t.chars().filter(|c| c.is_ascii_digit()).all(|c| c == '0')
+/// Whole seconds of an ISO 8601 duration as kfp 1.8 writes `max_cache_staleness`
+/// (`P30D`, `PT1H30M`, `P1W`, `P1DT0.5S`); a year counts 365 days and a month 30, as KFP's
+/// cache server counts them. Fractions of a second round down.
+fn iso_duration_seconds(text: &str) -> Option<u64> {
+    let rest = text.trim().strip_prefix('P')?;
+    let (date, time) = match rest.split_once('T') {
+        Some((date, time)) if !time.is_empty() => (date, Some(time)),
+        Some(_) => return None,
+        None => (rest, None),
+    };
+    if date.is_empty() && time.is_none() {
+        return None;
+    }
+    const DAY: f64 = 86_400.0;
+    let part = |text: &str, units: &[(char, f64)]| -> Option<f64> {
+        let mut total = 0.0;
+        let mut number = String::new();
+        let mut next_unit = 0;
+        for c in text.chars() {
+            if c.is_ascii_digit() || c == '.' || c == ',' {
+                number.push(if c == ',' { '.' } else { c });
+                continue;
+            }
+            // Units in their order, each at most once, each after a number.
+            let at = units[next_unit..].iter().position(|(u, _)| *u == c)? + next_unit;
+            total += number.parse::<f64>().ok()? * units[at].1;
+            number.clear();
+            next_unit = at + 1;
+        }
+        number.is_empty().then_some(total)
+    };
+    let date = part(
+        date,
+        &[
+            ('Y', 365.0 * DAY),
+            ('M', 30.0 * DAY),
+            ('W', 7.0 * DAY),
+            ('D', DAY),
+        ],
+    )?;
+    let time = match time {
+        Some(time) => part(time, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?,
+        None => 0.0,
+    };
+    let total = date + time;
+    (total.is_finite() && total < u64::MAX as f64).then_some(total as u64)
 }
 
 /// Replaces every occurrence of a declared path in `text` by its placeholder. A match must not
@@ -1710,6 +1753,7 @@ impl<'w> Translator<'w> {
                 caching_options: Some(CachingOptions {
                     enable_cache: true,
                     cache_key: None,
+                    ..Default::default()
                 }),
                 ..Default::default()
             },
@@ -2725,13 +2769,25 @@ impl<'w> Translator<'w> {
         };
         let enabled = text(&template.metadata.labels, "enable_caching")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let stale = text(&template.metadata.annotations, "max_cache_staleness")
-            .is_some_and(|v| zero_duration(&v));
+        let staleness = text(&template.metadata.annotations, "max_cache_staleness")
+            .filter(|v| !v.trim().is_empty())
+            .and_then(|v| match iso_duration_seconds(&v) {
+                Some(seconds) => Some(seconds),
+                None => {
+                    self.issue(
+                        format!("{path}.metadata.annotations.{KFP}max_cache_staleness"),
+                        format!("{v:?}: not an ISO 8601 duration (e.g. P30D, PT12H, P0D)"),
+                    );
+                    None
+                }
+            });
         TaskSettings {
             retry,
             caching: Some(CachingOptions {
-                enable_cache: enabled && !stale,
+                // A staleness of zero means "never reuse": caching off, as in KFP v1.
+                enable_cache: enabled && staleness != Some(0),
                 cache_key: None,
+                max_cache_staleness_seconds: staleness.filter(|s| *s > 0),
             }),
             display: text(&template.metadata.annotations, "task_display_name")
                 .filter(|d| !d.is_empty()),
@@ -3034,6 +3090,7 @@ impl<'w> Translator<'w> {
         spec.caching_options = Some(CachingOptions {
             enable_cache: false,
             cache_key: None,
+            ..Default::default()
         });
         let label = match self.memo.get(&(template.name.clone(), "volume".into())) {
             Some(name) => return Some(name.clone()),
@@ -3110,9 +3167,17 @@ mod tests {
         assert_eq!(duration_seconds(&json!(5)), Some(5.0));
         assert_eq!(duration_seconds(&json!("500ms")), Some(0.5));
         assert_eq!(duration_seconds(&json!("x")), None);
-        assert!(zero_duration("P0D"));
-        assert!(zero_duration("PT0S"));
-        assert!(!zero_duration("P30D"));
+        assert_eq!(iso_duration_seconds("P0D"), Some(0));
+        assert_eq!(iso_duration_seconds("PT0S"), Some(0));
+        assert_eq!(iso_duration_seconds("P30D"), Some(30 * 86_400));
+        assert_eq!(iso_duration_seconds("PT1H30M"), Some(5_400));
+        assert_eq!(iso_duration_seconds("P1W"), Some(7 * 86_400));
+        assert_eq!(iso_duration_seconds("P1DT2.5S"), Some(86_402));
+        assert_eq!(iso_duration_seconds("P1M"), Some(30 * 86_400));
+        assert_eq!(iso_duration_seconds("PT1M"), Some(60));
+        for bad in ["", "P", "PT", "30D", "P1H", "PD", "P1D1D", "PT1S1H", "P1DT"] {
+            assert_eq!(iso_duration_seconds(bad), None, "{bad:?}");
+        }
         assert_eq!(sanitize("My_Output  x"), "my-output-x");
     }
 }

@@ -507,6 +507,11 @@ pub struct CachingOptions {
     pub enable_cache: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_key: Option<String>,
+    /// Coracle's own field, not in KFP's IR: cached results older than this many seconds are
+    /// not reused for this task. The v1 front end sets it from kfp 1.8's
+    /// `max_cache_staleness` annotation; KFP 2 has no per-task staleness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cache_staleness_seconds: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

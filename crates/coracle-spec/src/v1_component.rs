@@ -405,6 +405,7 @@ pub(crate) fn translate(document: Value) -> Result<Pipeline, ParseError> {
                     caching_options: Some(CachingOptions {
                         enable_cache: true,
                         cache_key: None,
+                        ..Default::default()
                     }),
                     ..Default::default()
                 },
@@ -502,6 +503,7 @@ pub(crate) fn translate(document: Value) -> Result<Pipeline, ParseError> {
         caching_options: Some(CachingOptions {
             enable_cache: true,
             cache_key: None,
+            ..Default::default()
         }),
         ..Default::default()
     };

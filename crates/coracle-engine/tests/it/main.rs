@@ -88,8 +88,16 @@ impl Sim {
                 Command::Cancel { node } => {
                     let _ = writeln!(self.trace, "cancel {}", self.paths[&node]);
                 }
-                Command::CheckCache { node, material } => {
-                    let _ = writeln!(self.trace, "check-cache {}", self.paths[&node]);
+                Command::CheckCache {
+                    node,
+                    material,
+                    max_staleness_s,
+                } => {
+                    let _ = write!(self.trace, "check-cache {}", self.paths[&node]);
+                    if let Some(s) = max_staleness_s {
+                        let _ = write!(self.trace, " max-staleness={s}s");
+                    }
+                    self.trace.push('\n');
                     let hit = self
                         .cache
                         .iter()

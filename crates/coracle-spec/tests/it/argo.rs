@@ -333,6 +333,11 @@ fn retries_caching_and_metrics() {
             "{task}"
         );
     }
+    // Another staleness than zero is kept as the task's limit on a reused result's age.
+    assert_eq!(
+        at(&caching, "/root/dag/tasks/fresh-token/cachingOptions"),
+        &json!({"enableCache": true, "maxCacheStalenessSeconds": 15})
+    );
     let metrics = spec_json(&load_v1("metrics.yaml"));
     let outputs = at(
         &metrics,
@@ -625,4 +630,24 @@ implementation:
             "expected {expected}\nin\n{text}"
         );
     }
+}
+
+#[test]
+fn a_bad_cache_staleness_is_refused() {
+    let text = std::fs::read_to_string(v1("caching.yaml")).unwrap();
+    let from = "pipelines.kubeflow.org/max_cache_staleness: PT15S";
+    assert!(text.contains(from));
+    let text = text.replacen(
+        from,
+        "pipelines.kubeflow.org/max_cache_staleness: 4 seconds",
+        1,
+    );
+    let error = load_bytes("caching.yaml", text.as_bytes())
+        .expect_err("a staleness that is no duration must be refused")
+        .to_string();
+    let expected = "spec.templates[fresh-token].metadata.annotations.pipelines.kubeflow.org/max_cache_staleness: \"4 seconds\": not an ISO 8601 duration (e.g. P30D, PT12H, P0D)";
+    assert!(
+        error.lines().any(|line| line == expected),
+        "expected the line\n{expected}\nin\n{error}"
+    );
 }

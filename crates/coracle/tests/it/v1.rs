@@ -367,11 +367,27 @@ fn v1_volumes_are_made_shared_and_deleted() {
 fn v1_caching_settings_are_honoured() {
     let home = Home::new();
     let first = run_ok(&home, "caching.yaml", "process", &[]);
+    // Every result of the first run was stored before it returned.
+    let first_ended = std::time::Instant::now();
     let second = run_ok(&home, "caching.yaml", "process", &[]);
-    assert_eq!(task(&second, "token")["state"], "CACHED");
-    assert_eq!(
-        file(&first, "token", "Output"),
-        file(&second, "token", "Output")
+    // `fresh-token` (max_cache_staleness PT15S) reuses a result under 15 s old.
+    for cached in ["token", "fresh-token"] {
+        assert_eq!(task(&second, cached)["state"], "CACHED", "{cached}");
+        assert_eq!(
+            file(&first, cached, "Output"),
+            file(&second, cached, "Output"),
+            "{cached}"
+        );
+    }
+    // Once the first result is older than 15 s, `fresh-token` runs again; `token` (no limit)
+    // is still cached.
+    std::thread::sleep(std::time::Duration::from_secs(16).saturating_sub(first_ended.elapsed()));
+    let third = run_ok(&home, "caching.yaml", "process", &[]);
+    assert_eq!(task(&third, "token")["state"], "CACHED");
+    assert_eq!(task(&third, "fresh-token")["state"], "SUCCEEDED");
+    assert_ne!(
+        file(&first, "fresh-token", "Output"),
+        file(&third, "fresh-token", "Output")
     );
     for stale in ["token-2", "token-3"] {
         assert_eq!(task(&second, stale)["state"], "SUCCEEDED", "{stale}");
