@@ -76,10 +76,24 @@ def test_versions(client, v1_yaml):
     assert status == 404
     assert client.list_pipeline_versions(pipeline.id).total_size == 2
 
-    status, message = api_error(
-        client.pipelines.update_pipeline_default_version, pipeline.id, by_id.id
+    # Another default version: the pipeline shows it and a run of the pipeline runs it.
+    first = versions.versions[-1]
+    client.pipelines.update_pipeline_default_version(pipeline.id, first.id)
+    assert client.get_pipeline(pipeline.id).default_version.id == first.id
+    experiment = client.create_experiment(unique("exp-default"))
+    run = client.run_pipeline(
+        experiment.id, "of-default", params={"a": 1, "b": 1}, pipeline_id=pipeline.id
     )
-    assert status == 501 and "newest" in message
+    detail = client.wait_for_run_completion(run.id, RUN_TIMEOUT)
+    assert detail.run.status == "Succeeded", detail.run.error
+    assert reference_ids(detail.run, "PIPELINE_VERSION") == [first.id]
+    status, message = api_error(
+        client.pipelines.update_pipeline_default_version, pipeline.id, "no-such-version"
+    )
+    assert status == 404 and "no-such-version" in message
+    # An upload makes the new version the default again.
+    fourth = client.upload_pipeline_version(v1_yaml("add_chain"), "fourth", pipeline_id=pipeline.id)
+    assert client.get_pipeline(pipeline.id).default_version.id == fourth.id
 
 
 def test_run_a_stored_pipeline_and_version(client, v1_yaml):

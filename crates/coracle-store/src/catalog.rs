@@ -357,6 +357,38 @@ impl Store {
         })
     }
 
+    /// Makes `version_id` the default version of `pipeline_id` (the one runs of the pipeline
+    /// without a version use) until another version is uploaded. A version that is not the
+    /// pipeline's is [`Error::NotFound`].
+    pub async fn set_default_pipeline_version(
+        &self,
+        pipeline_id: &str,
+        version_id: &str,
+    ) -> Result<(), Error> {
+        let result = sqlx::query(
+            "UPDATE pipelines SET default_version_id = ?2 WHERE pipeline_id = ?1 AND EXISTS \
+             (SELECT 1 FROM pipeline_versions WHERE pipeline_id = ?1 \
+              AND pipeline_version_id = ?2)",
+        )
+        .bind(pipeline_id)
+        .bind(version_id)
+        .execute(&self.writer)
+        .await
+        .map_err(|source| {
+            read_error(
+                source,
+                format!("set the default version of pipeline {pipeline_id:?}"),
+            )
+        })?;
+        if result.rows_affected() == 0 {
+            return Err(Error::NotFound {
+                kind: "pipeline version",
+                id: version_id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// A version of a pipeline with its stored spec; `None` when the pipeline has no such
     /// version.
     pub async fn get_pipeline_version(
@@ -615,6 +647,12 @@ async fn insert_version(
     sqlx::query(INSERT_VERSION_SPEC)
         .bind(&version.pipeline_version_id)
         .bind(encode_json(spec))
+        .execute(&mut **transaction)
+        .await
+        .map_err(|source| (source, "version"))?;
+    // The newest version is the default again.
+    sqlx::query("UPDATE pipelines SET default_version_id = NULL WHERE pipeline_id = ?1")
+        .bind(&version.pipeline_id)
         .execute(&mut **transaction)
         .await
         .map_err(|source| (source, "version"))?;

@@ -209,8 +209,10 @@ const UNFINISHED_RUNS_OF_DRIVER: &str = "SELECT run_id FROM runs \
 const VERSION_SPEC: &str = "SELECT v.pipeline_version_id, s.pipeline_spec \
      FROM pipeline_versions v JOIN pipeline_version_specs s \
      ON s.pipeline_version_id = v.pipeline_version_id \
-     WHERE v.pipeline_id = ?1 AND (?2 IS NULL OR v.pipeline_version_id = ?2) \
-     ORDER BY v.created_at DESC, v.pipeline_version_id DESC LIMIT 1";
+     WHERE v.pipeline_id = ?1 AND v.pipeline_version_id = COALESCE(?2, \
+     (SELECT p.default_version_id FROM pipelines p WHERE p.pipeline_id = ?1), \
+     (SELECT n.pipeline_version_id FROM pipeline_versions n WHERE n.pipeline_id = ?1 \
+      ORDER BY n.created_at DESC, n.pipeline_version_id DESC LIMIT 1))";
 
 #[derive(FromRow)]
 struct ApiColumnsRow {
@@ -479,8 +481,9 @@ impl crate::Store {
             .map_err(|source| query_error(source, "list unfinished runs".to_owned()))
     }
 
-    /// The stored spec text of a pipeline's version `version_id` (its newest version when
-    /// `None`), with the version's id; `None` if there is no such version of that pipeline.
+    /// The stored spec text of a pipeline's version `version_id` (its default version when
+    /// `None`: the one set with [`Store::set_default_pipeline_version`], else the newest), with
+    /// the version's id; `None` if there is no such version of that pipeline.
     pub async fn pipeline_version_spec_text(
         &self,
         pipeline_id: &str,

@@ -1,5 +1,6 @@
 //! v1 pipelines and pipeline versions over the same catalog as v2beta1. A pipeline's default
-//! version is its newest. Uploads go through the v2beta1 upload code (the file is checked as
+//! version is its newest unless `default_version/{id}` set one (until the next upload, as in
+//! KFP v1). Uploads go through the v2beta1 upload code (the file is checked as
 //! `coracle run` checks one: a KFP v1 Argo Workflow is translated on load).
 //!
 //! `ApiPipeline`: `{id, created_at, name, description, parameters, default_version}`;
@@ -13,7 +14,6 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use coracle_store::listing::ListRequest;
 use coracle_store::{PipelineRecord, PipelineVersionRecord};
@@ -101,7 +101,7 @@ fn version_json(version: &PipelineVersionRecord, spec: Option<&Value>) -> Value 
     body
 }
 
-/// `ApiPipeline` with its default (newest) version, when it has one.
+/// `ApiPipeline` with its default version, when it has one.
 fn pipeline_json(
     pipeline: &PipelineRecord,
     default_version: Option<&(PipelineVersionRecord, Value)>,
@@ -119,8 +119,8 @@ fn pipeline_json(
     body
 }
 
-/// The newest version of a pipeline with its spec.
-async fn newest_version(
+/// The default version of a pipeline (the newest unless one was set) with its spec.
+async fn default_version(
     state: &AppState,
     pipeline_id: &str,
 ) -> Result<Option<(PipelineVersionRecord, Value)>, ApiError> {
@@ -271,8 +271,8 @@ async fn get_pipeline(
     Path(pipeline_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let pipeline = crate::pipelines::find_pipeline(&state, &pipeline_id).await?;
-    let newest = newest_version(&state, &pipeline_id).await?;
-    Ok(Json(pipeline_json(&pipeline, newest.as_ref())))
+    let default = default_version(&state, &pipeline_id).await?;
+    Ok(Json(pipeline_json(&pipeline, default.as_ref())))
 }
 
 async fn list_pipelines(
@@ -284,8 +284,8 @@ async fn list_pipelines(
     let page = state.store.list_pipelines(None, &request).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for pipeline in &page.items {
-        let newest = newest_version(&state, &pipeline.pipeline_id).await?;
-        items.push(pipeline_json(pipeline, newest.as_ref()));
+        let default = default_version(&state, &pipeline.pipeline_id).await?;
+        items.push(pipeline_json(pipeline, default.as_ref()));
     }
     Ok(Json(list_json(
         "pipelines",
@@ -309,22 +309,24 @@ async fn get_pipeline_template(
     Path(pipeline_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     crate::pipelines::find_pipeline(&state, &pipeline_id).await?;
-    let (_, spec) = newest_version(&state, &pipeline_id)
+    let (_, spec) = default_version(&state, &pipeline_id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("pipeline {pipeline_id:?} has no versions")))?;
     Ok(Json(template_json(&spec)))
 }
 
-/// Here the default version is always the newest.
-async fn set_default_version(Path((pipeline_id, version_id)): Path<(String, String)>) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        format!(
-            "cannot make version {version_id:?} the default of pipeline {pipeline_id:?}: a \
-             pipeline's default version is its newest; upload the version again to make it \
-             the newest"
-        ),
-    )
+/// Makes a version the pipeline's default: the version `get_pipeline` shows and a run of the
+/// pipeline without a version runs, until another version is uploaded.
+async fn set_default_version(
+    State(state): State<AppState>,
+    Path((pipeline_id, version_id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    crate::pipelines::find_pipeline(&state, &pipeline_id).await?;
+    state
+        .store
+        .set_default_pipeline_version(&pipeline_id, &version_id)
+        .await?;
+    Ok(Json(json!({})))
 }
 
 // ---- versions -------------------------------------------------------------------------------

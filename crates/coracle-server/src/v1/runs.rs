@@ -3,7 +3,7 @@
 //!
 //! A run is made from `pipeline_spec.workflow_manifest` (the workflow kfp 1.8 compiles, as
 //! JSON or YAML text; `pipeline_manifest`, a v2 spec as text, works too) or from a stored
-//! pipeline (`pipeline_spec.pipeline_id`, its newest version) or version (a `PIPELINE_VERSION`
+//! pipeline (`pipeline_spec.pipeline_id`, its default version) or version (a `PIPELINE_VERSION`
 //! resource reference); its experiment is its `EXPERIMENT` reference (else "Default"). The
 //! parameters are `pipeline_spec.parameters` (`[{name, value}]`, text) or
 //! `pipeline_spec.runtime_config.parameters` (`{name: {string_value | int_value |
@@ -62,7 +62,7 @@ pub(super) fn routes() -> Router<AppState> {
 pub(super) enum V1Pipeline {
     /// The text of a compiled pipeline, and the field it came in.
     Manifest { text: String, field: &'static str },
-    /// A stored pipeline; its newest version when no version is named.
+    /// A stored pipeline; its default version when no version is named.
     Version {
         pipeline_id: String,
         version_id: Option<String>,

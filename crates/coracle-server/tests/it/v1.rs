@@ -593,13 +593,77 @@ async fn pipelines_versions_and_runs_of_a_version() {
         "ho!"
     );
 
+    // The first version made the default again: the pipeline shows it, its template is that
+    // version's, and a run of the pipeline runs it.
     let (status, body) = post(
         &server,
         &format!("/pipelines/{pipeline_id}/default_version/{first_version}"),
         Value::Null,
     )
     .await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, got) = get(&server, &format!("/pipelines/{pipeline_id}")).await;
+    assert_eq!(got["default_version"]["id"], first_version.as_str());
+    assert_eq!(
+        got["parameters"],
+        json!([{"name": "nap", "value": "0"}, {"name": "text", "value": "hi"}])
+    );
+    let (_, template) = get(&server, &format!("/pipelines/{pipeline_id}/templates")).await;
+    assert!(template["template"].as_str().unwrap().contains("\"hi\""));
+    let (status, created) = post(
+        &server,
+        "/runs",
+        json!({"name": "of the default", "pipeline_spec": {"pipeline_id": pipeline_id}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let run_id = created["run"]["id"].as_str().unwrap().to_owned();
+    let detail = wait_for_status(&server, &run_id, "Succeeded").await;
+    assert_eq!(
+        nodes(&detail)["echo"]["outputs"]["parameters"][0]["value"],
+        "hi!"
+    );
+    // An unknown version, or a version of an unknown pipeline, cannot be the default.
+    let (status, body) = post(
+        &server,
+        &format!("/pipelines/{pipeline_id}/default_version/no-such-version"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.to_string().contains("no-such-version"), "{body}");
+    let (status, _) = post(
+        &server,
+        &format!("/pipelines/no-such-pipeline/default_version/{first_version}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, got) = get(&server, &format!("/pipelines/{pipeline_id}")).await;
+    assert_eq!(got["default_version"]["id"], first_version.as_str());
+
+    // Deleting the default version leaves the newest as the default.
+    let (status, _) = delete(&server, &format!("/pipeline_versions/{first_version}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, got) = get(&server, &format!("/pipelines/{pipeline_id}")).await;
+    assert_eq!(got["default_version"]["id"], version_id.as_str());
+    // Uploading a version makes it the default, as in KFP v1.
+    let (status, _) = post(
+        &server,
+        &format!("/pipelines/{pipeline_id}/default_version/{version_id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, third) = upload(
+        &server,
+        &format!("/pipelines/upload_version?name=third&pipelineid={pipeline_id}"),
+        ECHO_WORKFLOW.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    let (_, got) = get(&server, &format!("/pipelines/{pipeline_id}")).await;
+    assert_eq!(got["default_version"]["id"], third["id"]);
 
     let (status, _) = delete(&server, &format!("/pipeline_versions/{version_id}")).await;
     assert_eq!(status, StatusCode::OK);
