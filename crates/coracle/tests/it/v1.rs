@@ -3,6 +3,8 @@
 //! v2 pipelines. Each runs on the process backend, and on the Docker backend too when
 //! CORACLE_TEST_DOCKER=1. v1 lightweight components use only the standard library, so they run
 //! in a bare managed Python environment (built offline) and need no CORACLE_TEST_PYTHON.
+//! Where the v2 SDK can express the same pipeline, a v2 twin (tests/pipelines/v1_twin_*.py)
+//! runs beside it and must compute the same values; the v2 side needs CORACLE_TEST_PYTHON=1.
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +65,42 @@ fn file(run: &Value, task_id: &str, name: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no artifact {name} of {task_id} in {run}"));
     std::fs::read_to_string(uri).unwrap_or_else(|e| panic!("{uri}: {e}"))
+}
+
+/// Runs a v2 pipeline of tests/pipelines that must succeed: its `--output json` result and its
+/// `runs get` record.
+fn run_v2_ok(home: &Home, name: &str, backend: &str, args: &[&str]) -> (Value, Value) {
+    let mut all = vec!["--executor", backend];
+    all.extend_from_slice(args);
+    let (code, result, stderr) = home.run(name, &all);
+    assert_eq!(code, 0, "{name} on {backend} {args:?}: {result}\n{stderr}");
+    assert_eq!(result["state"], "SUCCEEDED", "{result}");
+    let run = home.get(result["run_id"].as_str().unwrap());
+    (result, run)
+}
+
+/// A v2 output as the text a v1 output file holds: an output parameter (a string as it is, a
+/// number as JSON writes it: `8`, never `8.0`), else the file of the output artifact.
+fn v2_text(run: &Value, task_id: &str, name: &str) -> String {
+    match parameter(run, task_id, name) {
+        Value::String(s) => s.clone(),
+        Value::Null => file(run, task_id, name),
+        other => other.to_string(),
+    }
+}
+
+/// Asserts, for each `(task id, output, expected)`, that the v1 run's output file holds
+/// `expected` and that the v2 twin's output of the same task and name (see `v2_text`) equals it;
+/// the v2 side only when `v2` is given.
+fn assert_twins(v1: &Value, v2: Option<&Value>, expected: &[(&str, &str, &str)], at: &str) {
+    for (task_id, name, value) in expected {
+        let v1_value = file(v1, task_id, name);
+        assert_eq!(v1_value, *value, "v1 {task_id}.{name} ({at})");
+        if let Some(v2) = v2 {
+            let v2_value = v2_text(v2, task_id, name);
+            assert_eq!(v2_value, v1_value, "v2 vs v1 {task_id}.{name} ({at})");
+        }
+    }
 }
 
 fn ok(home: &Home, args: &[&str]) {
@@ -152,6 +190,56 @@ fn v1_files_pass_between_tasks_at_their_fixed_paths() {
 }
 
 #[test]
+fn v1_file_passing_gives_the_outputs_of_its_v2_twin() {
+    const TEST: &str = "v1_file_passing_gives_the_outputs_of_its_v2_twin";
+    let v2_on = python_enabled(&format!("{TEST} (v2 side)"));
+    for backend in backends(TEST) {
+        let home = Home::new();
+        for (args, expected) in [
+            (
+                vec!["--no-cache"],
+                [
+                    ("write-text", "out", "hello v1"),
+                    ("measure", "length", "8"),
+                    ("measure", "upper", "HELLO V1"),
+                    ("shout", "shout", "HELLO V1!"),
+                    ("count-chars", "count", "8"),
+                    ("measure-2", "length", "13"),
+                    ("measure-2", "upper", "CONSTANT DATA"),
+                    ("report", "summary", "HELLO V1! 8"),
+                ],
+            ),
+            (
+                vec!["--no-cache", "-p", "text=twin"],
+                [
+                    ("write-text", "out", "twin"),
+                    ("measure", "length", "4"),
+                    ("measure", "upper", "TWIN"),
+                    ("shout", "shout", "TWIN!"),
+                    ("count-chars", "count", "4"),
+                    ("measure-2", "length", "13"),
+                    ("measure-2", "upper", "CONSTANT DATA"),
+                    ("report", "summary", "TWIN! 4"),
+                ],
+            ),
+        ] {
+            let at = format!("{backend} {args:?}");
+            let v1 = run_ok(&home, "file_passing.yaml", backend, &args);
+            assert_eq!(task(&v1, "measure")["name"], "measure text");
+            let v2 = v2_on.then(|| run_v2_ok(&home, "v1_twin_file_passing.yaml", backend, &args));
+            assert_twins(&v1, v2.as_ref().map(|(_, run)| run), &expected, &at);
+            if let Some((result, v2)) = &v2 {
+                assert_eq!(task(v2, "measure")["name"], "measure text", "{at}");
+                // The twin also returns two of them as pipeline outputs.
+                let outputs = &result["outputs"]["parameters"];
+                assert_eq!(outputs["summary"], expected[7].2, "{at}");
+                assert_eq!(outputs["length"].to_string(), expected[1].2, "{at}");
+            }
+        }
+    }
+}
+
+#[test]
 fn v1_conditions_loops_and_exit_handler() {
     for backend in backends("v1_conditions_loops_and_exit_handler") {
         let home = Home::new();
@@ -217,6 +305,114 @@ fn v1_conditions_loops_and_exit_handler() {
         let run = home.get(result["run_id"].as_str().unwrap());
         assert_eq!(task(&run, "final")["state"], "SUCCEEDED");
         assert_eq!(file(&run, "final", "status"), "Failed", "{backend}");
+    }
+}
+
+#[test]
+fn v1_control_flow_gives_the_outputs_of_its_v2_twin() {
+    const TEST: &str = "v1_control_flow_gives_the_outputs_of_its_v2_twin";
+    let v2_on = python_enabled(&format!("{TEST} (v2 side)"));
+    let body = "exit-handler-1";
+    let path = |rest: &str| format!("{body}/{rest}");
+    for backend in backends(TEST) {
+        let home = Home::new();
+        let runs = |args: &[&str]| {
+            let v1 = run_ok(&home, "control_flow.yaml", backend, args);
+            let v2 = v2_on.then(|| run_v2_ok(&home, "v1_twin_control_flow.yaml", backend, args).1);
+            (v1, v2)
+        };
+
+        // Defaults: the heads branch with its nested condition, all three loops.
+        let (v1, v2) = runs(&["--no-cache"]);
+        let at = format!("{backend} defaults");
+        let expected = [
+            (path("echo"), "heads"),
+            (path("condition-2/announce"), "heads won"),
+            (path("condition-2/condition-3/announce-2"), "big"),
+            (path("for-loop-6/0/pair"), "1-x"),
+            (path("for-loop-6/1/pair"), "2-y"),
+            (path("for-loop-7/0/square"), "1"),
+            (path("for-loop-7/1/square"), "4"),
+            (path("for-loop-7/2/square"), "9"),
+            (path("for-loop-8/0/greet"), "hi p"),
+            (path("for-loop-8/1/greet"), "hi q"),
+        ];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(id, value)| (id.as_str(), "Output", *value))
+            .collect();
+        assert_twins(&v1, v2.as_ref(), &expected, &at);
+        for run in std::iter::once(&v1).chain(v2.as_ref()) {
+            assert_eq!(task(run, &path("condition-4"))["state"], "SKIPPED", "{at}");
+            assert_eq!(
+                task(run, &path("condition-4/announce-3"))["state"],
+                "SKIPPED",
+                "{at}"
+            );
+            assert_eq!(task(run, &path("condition-2/announce"))["name"], "heads");
+            // parallelism=1: the two iterations did not overlap.
+            assert!(!overlap(
+                task(run, &path("for-loop-6/0/pair")),
+                task(run, &path("for-loop-6/1/pair"))
+            ));
+        }
+        // The exit task sees the body's final state, spelled differently by the two SDKs: v1
+        // writes Argo's {{workflow.status}}, the workflow's phase ("Succeeded"); v2's
+        // dsl.PipelineTaskFinalStatus carries the state the KFP backend passes for the exit
+        // handler's group, its execution state ("COMPLETE"). Same outcome, other words.
+        assert_eq!(file(&v1, "final", "status"), "Succeeded", "{at}");
+        if let Some(v2) = &v2 {
+            assert_eq!(v2_text(v2, "final", "status"), "COMPLETE", "{at}");
+        }
+
+        // The other branch, the nested condition false, and a list given on the command line
+        // (v1: a str parameter holding JSON; v2: a LIST parameter).
+        let (v1, v2) = runs(&[
+            "--no-cache",
+            "-p",
+            "side=tails",
+            "-p",
+            "threshold=1",
+            "-p",
+            r#"names=["a", "b", "c"]"#,
+        ]);
+        let at = format!("{backend} tails");
+        let expected = [
+            (path("echo"), "tails"),
+            (path("condition-4/announce-3"), "tails won"),
+            (path("for-loop-8/0/greet"), "hi a"),
+            (path("for-loop-8/1/greet"), "hi b"),
+            (path("for-loop-8/2/greet"), "hi c"),
+        ];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(id, value)| (id.as_str(), "Output", *value))
+            .collect();
+        assert_twins(&v1, v2.as_ref(), &expected, &at);
+        for run in std::iter::once(&v1).chain(v2.as_ref()) {
+            for skipped in ["condition-2", "condition-2/announce"] {
+                assert_eq!(
+                    task(run, &path(skipped))["state"],
+                    "SKIPPED",
+                    "{at} {skipped}"
+                );
+            }
+            assert_eq!(task(run, &path("condition-4/announce-3"))["name"], "tails");
+        }
+
+        // `names` that is no list: v1 takes any text and fails in the loop (the exit task
+        // still runs and reports "Failed"); the v2 SDK loops only over a LIST parameter, so
+        // the twin refuses the same argument before anything runs.
+        let args = ["--executor", backend, "--no-cache", "-p", "names=oops"];
+        let (code, result, _) = run_v1(&home, &v1_pipeline("control_flow.yaml"), &args);
+        assert_eq!(code, 1, "{result}");
+        let run = home.get(result["run_id"].as_str().unwrap());
+        assert_eq!(file(&run, "final", "status"), "Failed", "{backend}");
+        if v2_on {
+            let (code, result, stderr) = home.run("v1_twin_control_flow.yaml", &args);
+            assert_eq!(code, 2, "{result} {stderr}");
+            assert!(stderr.contains("names"), "{stderr}");
+        }
     }
 }
 
@@ -466,6 +662,29 @@ fn v1_metrics_become_run_metrics() {
         let content: Value =
             serde_json::from_str(&file(&run, "evaluate", "mlpipeline-ui-metadata")).unwrap();
         assert_eq!(content["outputs"][0]["type"], "markdown");
+    }
+}
+
+#[test]
+fn v1_metrics_give_the_metrics_of_the_v2_twin() {
+    const TEST: &str = "v1_metrics_give_the_metrics_of_the_v2_twin";
+    let v2_on = python_enabled(&format!("{TEST} (v2 side)"));
+    let expected = serde_json::json!({"accuracy": 0.875, "loss": 0.25});
+    for backend in backends(TEST) {
+        let home = Home::new();
+        let v1 = run_ok(&home, "metrics.yaml", backend, &["--no-cache"]);
+        let v1_metrics = &task(&v1, "evaluate")["outputs"]["artifacts"]["mlpipeline-metrics"][0];
+        assert_eq!(v1_metrics["type"], "system.Metrics", "{backend}");
+        assert_eq!(v1_metrics["metadata"], expected, "{backend}");
+        if v2_on {
+            let (_, v2) = run_v2_ok(&home, "v1_twin_metrics.yaml", backend, &["--no-cache"]);
+            // v1's output is named `mlpipeline-metrics` (the name the v1 UI looks for), the
+            // v2 twin's `metrics`; the artifacts themselves must agree.
+            let v2_metrics = &task(&v2, "evaluate")["outputs"]["artifacts"]["metrics"][0];
+            assert_eq!(v2_metrics["type"], v1_metrics["type"], "{backend}");
+            assert_eq!(v2_metrics["metadata"], v1_metrics["metadata"], "{backend}");
+            assert_eq!(file(&v2, "evaluate", "notes"), "# Evaluation\n");
+        }
     }
 }
 
