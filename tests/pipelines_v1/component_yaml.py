@@ -17,9 +17,10 @@ import sys
 from kfp import compiler, components, dsl
 from kfp.components import OutputPath, create_component_from_func
 
-echo_op = components.load_component_from_file(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "components", "echo.yaml")
-)
+# Loaded from its text, not its path: kfp would write the file's absolute path into the
+# workflow, and the committed YAML must not depend on where the repository is checked out.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "components", "echo.yaml")) as f:
+    echo_op = components.load_component_from_text(f.read())
 
 
 def make_data(data_path: OutputPath(str)):
