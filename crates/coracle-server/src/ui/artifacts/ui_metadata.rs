@@ -156,7 +156,16 @@ fn confusion_metadata(output: &Value, text: &str) -> Value {
         column(output, "predicted", 1),
         column(output, "count", 2),
     );
-    let rows = parse_csv(text, ',', 100_000);
+    // The v1 UI trims the target and predicted cells before looking their labels up, so
+    // `cat, dog, 3` (a space after each comma) counts for the labels `cat` and `dog`.
+    let rows: Vec<Vec<String>> = parse_csv(text, ',', 100_000)
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|cell| cell.trim().to_string())
+                .collect()
+        })
+        .collect();
     let mut labels: Vec<String> = output
         .get("labels")
         .and_then(Value::as_array)
@@ -260,6 +269,22 @@ mod tests {
         assert_eq!(
             matrix["confusionMatrix"]["rows"],
             json!([{"row": [5, 1]}, {"row": [0, 4]}])
+        );
+    }
+
+    #[test]
+    fn confusion_cells_are_trimmed_as_the_v1_ui_trims_them() {
+        let matrix = confusion_metadata(
+            &json!({"labels": ["cat", "dog"]}),
+            "cat, cat, 9\r\ncat , dog,2\n dog,cat ,0\ndog,dog,5\n",
+        );
+        assert_eq!(
+            matrix["confusionMatrix"]["annotationSpecs"],
+            json!([{"displayName": "cat"}, {"displayName": "dog"}])
+        );
+        assert_eq!(
+            matrix["confusionMatrix"]["rows"],
+            json!([{"row": [9, 2]}, {"row": [0, 5]}])
         );
     }
 
