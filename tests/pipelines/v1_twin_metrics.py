@@ -4,8 +4,8 @@
   live in the artifact's metadata) and writes "# Evaluation" to its Output[Markdown] `notes`.
 v1 writes the same two numbers as `mlpipeline-metrics` JSON, which Coracle turns into the metadata
 of a system.Metrics artifact, so both runs end with a metrics artifact whose metadata is
-{"accuracy": 0.875, "loss": 0.25}. v1's `mlpipeline-ui-metadata` (a markdown block and an inline
-table for the v1 UI) has no v2 counterpart beyond the Markdown artifact.
+{"accuracy": 0.875, "loss": 0.25}. v1's `mlpipeline-ui-metadata` (markdown, a table, a confusion
+matrix, a ROC curve and a web app for the v1 UI) is matched here only by the Markdown artifact.
 """
 import os
 import sys
