@@ -105,6 +105,7 @@ static PIPELINES: Table = Table {
         Column::timestamp("created_at", "created_at"),
     ],
     default_sort: ("created_at", true),
+    named_sort: None,
 };
 
 static PIPELINE_VERSIONS: Table = Table {
@@ -122,6 +123,7 @@ static PIPELINE_VERSIONS: Table = Table {
         Column::timestamp("created_at", "created_at"),
     ],
     default_sort: ("created_at", true),
+    named_sort: None,
 };
 
 static EXPERIMENTS: Table = Table {
@@ -146,6 +148,7 @@ static EXPERIMENTS: Table = Table {
         .nullable(),
     ],
     default_sort: ("created_at", true),
+    named_sort: None,
 };
 
 const INSERT_PIPELINE: &str = concat!(

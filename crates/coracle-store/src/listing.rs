@@ -29,6 +29,7 @@
 //!         Column::timestamp("created_at", "created_at"),
 //!     ],
 //!     default_sort: ("created_at", true),
+//!     named_sort: None,
 //! };
 //! let page: Page<ExperimentRow> =
 //!     listing::fetch_page(&self.reader, &EXPERIMENTS, &[Scope::equals("namespace", ns)], request).await?;
@@ -215,6 +216,44 @@ pub struct Table {
     pub columns: &'static [Column],
     /// The key of the default order, and whether it is descending.
     pub default_sort: (&'static str, bool),
+    /// Sort keys named by the caller (`metric:accuracy`), if the collection has any.
+    pub named_sort: Option<&'static NamedSort>,
+}
+
+/// Sort keys whose second half the caller chooses: `<prefix><name>` (`metric:accuracy`) orders
+/// the rows that have a value under `name` by that value (REAL; ties by id), then the rows that
+/// have none by [`NamedSort::missing_sort`] (ties by id), each in the requested direction: rows
+/// without a value come last both ascending and descending. The name is always a bound
+/// parameter.
+///
+/// The values live in a table of their own with an index on `(name, value, id)`; a page reads
+/// one range of it (joined to the collection's rows) and, once it is used up, the rows without
+/// a value through the index that serves the default order under the request's filter.
+#[derive(Debug)]
+pub struct NamedSort {
+    /// The key prefix (`metric:`).
+    pub prefix: &'static str,
+    /// What the keys mean, for messages (`a run metric`).
+    pub what: &'static str,
+    /// The FROM clause of the rows that have values: the values' table first (SQLite reads
+    /// the tables of a `CROSS JOIN` in the order written), joined to the collection's table
+    /// under the alias [`Table::from`] gives it (`run_metrics m CROSS JOIN runs r ON r.run_id =
+    /// m.run_id`).
+    pub from: &'static str,
+    /// A condition with one `?` for the name (`m.name = ?`).
+    pub name_sql: &'static str,
+    /// The value expression (`m.value`).
+    pub value_sql: &'static str,
+    /// The id expression on the values' side, equal to [`Table::id`] (`m.run_id`), so that the
+    /// index also gives the tie-break order.
+    pub id_sql: &'static str,
+    /// A condition over [`Table::from`] with one `?` for the name, true for the rows that have
+    /// no value under it (`NOT EXISTS (SELECT 1 FROM run_metrics m WHERE m.run_id = r.run_id
+    /// AND m.name = ?)`).
+    pub missing_sql: &'static str,
+    /// The order of the rows without a value, before the id: a non-null column of the
+    /// collection that its filtered indexes end with (`r.created_at`), so that no page sorts.
+    pub missing_sort: &'static Column,
 }
 
 impl Table {
@@ -272,6 +311,8 @@ pub const DEFAULT_PAGE_SIZE: u32 = 20;
 enum Bind {
     Text(String),
     Int(i64),
+    /// A named sort's value (page tokens keep its bits, so that it comes back exactly).
+    Real(f64),
 }
 
 /// A checked condition: `sql` with `?` for each bind, in order.
@@ -330,17 +371,7 @@ where
             request.filter.as_slice(),
         ),
     };
-    let sort_column = table
-        .column(&sort.key)
-        .filter(|column| column.sortable)
-        .ok_or_else(|| {
-            invalid(format!(
-                "cannot sort {} by {:?}: sortable keys are {}",
-                table.name,
-                sort.key,
-                table.keys(|column| column.sortable)
-            ))
-        })?;
+    let order = Order::of(table, &sort.key)?;
     let mut conditions = scope
         .iter()
         .map(scope_condition)
@@ -353,14 +384,13 @@ where
         size => size.min(MAX_PAGE_SIZE),
     };
 
-    // The rows after the token, as index ranges in order (one, or two around the NULLs of a
-    // nullable sort key); the next range is read only when the page is not full.
-    let segments = match &token {
-        Some(token) => keyset_segments(table, sort_column, sort.descending, token),
-        None => vec![None],
-    };
+    // The rows after the token, as index ranges in order (one, or two around the rows without
+    // a sort value); the next range is read only when the page is not full.
+    let segments = segments(table, &order, sort.descending, token.as_ref());
     let limit = page_size as usize + 1;
     let mut rows: Vec<SqliteRow> = Vec::new();
+    // Where each segment's rows end in `rows`.
+    let mut ends: Vec<usize> = Vec::new();
     for (index, segment) in segments.iter().enumerate() {
         if rows.len() >= limit {
             break;
@@ -368,10 +398,9 @@ where
         let mut query = page_query(
             "SELECT ",
             table,
-            sort_column,
+            segment,
             sort.descending,
             &conditions,
-            segment.as_ref(),
             index == 0,
         );
         query.push_bind((limit - rows.len()) as i64);
@@ -381,6 +410,7 @@ where
             .await
             .map_err(|source| query_error(source, table))?;
         rows.extend(more);
+        ends.push(rows.len());
     }
 
     let total_size = match rows
@@ -394,11 +424,18 @@ where
     };
     let next_page_token = match rows.get(page_size as usize - 1) {
         Some(last) if rows.len() > page_size as usize => {
-            let last_value = match sort_column.kind {
-                Kind::Text | Kind::Timestamp => last
+            let segment = ends
+                .iter()
+                .position(|end| *end >= page_size as usize)
+                .map_or(&segments[0], |index| &segments[index]);
+            let last_value = match segment.kind {
+                None => last
+                    .try_get::<Option<f64>, _>("listing_sort_value")
+                    .map(|value| value.map(Bind::Real)),
+                Some(Kind::Text | Kind::Timestamp) => last
                     .try_get::<Option<String>, _>("listing_sort_value")
                     .map(|value| value.map(Bind::Text)),
-                Kind::Int | Kind::Bool => last
+                Some(Kind::Int | Kind::Bool) => last
                     .try_get::<Option<i64>, _>("listing_sort_value")
                     .map(|value| value.map(Bind::Int)),
             }
@@ -449,7 +486,7 @@ impl<T> Page<T> {
 async fn count(pool: &SqlitePool, table: &Table, conditions: &[Condition]) -> Result<i64, Error> {
     let mut query = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM ");
     query.push(table.from);
-    push_where(&mut query, conditions, None);
+    push_where(&mut query, conditions, &[]);
     query
         .build_query_scalar::<i64>()
         .fetch_one(pool)
@@ -468,13 +505,9 @@ fn invalid(message: String) -> Error {
     Error::InvalidArgument(message)
 }
 
-fn push_where(
-    query: &mut QueryBuilder<Sqlite>,
-    conditions: &[Condition],
-    keyset: Option<&Condition>,
-) {
+fn push_where(query: &mut QueryBuilder<Sqlite>, conditions: &[Condition], more: &[Condition]) {
     let mut first = true;
-    for condition in conditions.iter().chain(keyset) {
+    for condition in conditions.iter().chain(more) {
         query.push(if first { " WHERE (" } else { " AND (" });
         first = false;
         if condition.binds.is_empty() {
@@ -490,6 +523,7 @@ fn push_where(
             match bind {
                 Bind::Text(text) => query.push_bind(text.clone()),
                 Bind::Int(int) => query.push_bind(*int),
+                Bind::Real(real) => query.push_bind(*real),
             };
             query.push(part);
         }
@@ -497,15 +531,60 @@ fn push_where(
     }
 }
 
+/// What a page is sorted by: a column of the table, or a named sort and the name.
+#[derive(Debug)]
+enum Order {
+    Column(&'static Column),
+    Named(&'static NamedSort, String),
+}
+
+impl Order {
+    fn of(table: &Table, key: &str) -> Result<Order, Error> {
+        if let Some(column) = table.column(key).filter(|column| column.sortable) {
+            return Ok(Order::Column(column));
+        }
+        if let Some(named) = table.named_sort
+            && let Some(name) = key.strip_prefix(named.prefix)
+        {
+            if name.is_empty() {
+                return Err(invalid(format!(
+                    "cannot sort {} by {key:?}: {}<name> needs the name of {}",
+                    table.name, named.prefix, named.what
+                )));
+            }
+            return Ok(Order::Named(named, name.to_owned()));
+        }
+        let mut keys = table.keys(|column| column.sortable);
+        if let Some(named) = table.named_sort {
+            keys.push_str(&format!(", {}<name>", named.prefix));
+        }
+        Err(invalid(format!(
+            "cannot sort {} by {key:?}: sortable keys are {keys}",
+            table.name
+        )))
+    }
+}
+
+/// One index range of a page: rows of `from` under the request's conditions and `more`,
+/// ordered by `sort` then `id`.
+#[derive(Debug)]
+struct Segment {
+    from: &'static str,
+    sort: &'static str,
+    /// The kind of the sort values (`None`: REAL, a named sort's values).
+    kind: Option<Kind>,
+    id: &'static str,
+    more: Vec<Condition>,
+}
+
 /// `SELECT <select>, <sort>, <id>[, (count over the filter)] FROM <from> WHERE <conditions>
-/// [AND <keyset>] ORDER BY <sort>, <id> LIMIT ` (the caller binds the limit).
+/// AND <segment's conditions> ORDER BY <sort>, <id> LIMIT ` (the caller binds the limit).
 fn page_query(
     select: &'static str,
     table: &Table,
-    sort_column: &Column,
+    segment: &Segment,
     descending: bool,
     conditions: &[Condition],
-    keyset: Option<&Condition>,
     with_total: bool,
 ) -> QueryBuilder<Sqlite> {
     let direction = if descending { "DESC" } else { "ASC" };
@@ -513,21 +592,89 @@ fn page_query(
     query.push(table.select);
     query.push(format_args!(
         ", {} AS listing_sort_value, {} AS listing_id",
-        sort_column.sql, table.id
+        segment.sort, segment.id
     ));
     if with_total {
         query.push(format_args!(", (SELECT count(*) FROM {}", table.from));
-        push_where(&mut query, conditions, None);
+        push_where(&mut query, conditions, &[]);
         query.push(") AS listing_total");
     }
     query.push(" FROM ");
-    query.push(table.from);
-    push_where(&mut query, conditions, keyset);
+    query.push(segment.from);
+    push_where(&mut query, conditions, &segment.more);
     query.push(format_args!(
         " ORDER BY {} {direction}, {} {direction} LIMIT ",
-        sort_column.sql, table.id
+        segment.sort, segment.id
     ));
     query
+}
+
+/// The rows after the token's row (all rows without a token) in the order, as segments that
+/// each select one index range, in order.
+fn segments(table: &Table, order: &Order, descending: bool, token: Option<&Token>) -> Vec<Segment> {
+    match order {
+        Order::Column(column) => {
+            let keysets = match token {
+                Some(token) => keyset_segments(table, column, descending, token),
+                None => vec![None],
+            };
+            keysets
+                .into_iter()
+                .map(|keyset| Segment {
+                    from: table.from,
+                    sort: column.sql,
+                    kind: Some(column.kind),
+                    id: table.id,
+                    more: keyset.into_iter().collect(),
+                })
+                .collect()
+        }
+        Order::Named(named, name) => {
+            let after = if descending { "<" } else { ">" };
+            let name_bind = || Bind::Text(name.clone());
+            let with_values = |keyset: Option<Condition>| Segment {
+                from: named.from,
+                sort: named.value_sql,
+                kind: None,
+                id: named.id_sql,
+                more: std::iter::once(Condition {
+                    sql: named.name_sql.to_owned(),
+                    binds: vec![name_bind()],
+                })
+                .chain(keyset)
+                .collect(),
+            };
+            let without_values = |keyset: Option<Condition>| Segment {
+                from: table.from,
+                sort: named.missing_sort.sql,
+                kind: Some(named.missing_sort.kind),
+                id: table.id,
+                more: std::iter::once(Condition {
+                    sql: named.missing_sql.to_owned(),
+                    binds: vec![name_bind()],
+                })
+                .chain(keyset)
+                .collect(),
+            };
+            // The token's value says which range its row was in: a REAL one of the values,
+            // another kind one of the rows without a value.
+            let Some(token) = token else {
+                return vec![with_values(None), without_values(None)];
+            };
+            let (sql, id) = match token.last_value {
+                Some(Bind::Real(_)) => (named.value_sql, named.id_sql),
+                _ => (named.missing_sort.sql, table.id),
+            };
+            let keyset = token.last_value.clone().map(|value| Condition {
+                sql: format!("({sql}, {id}) {after} (?, ?)"),
+                binds: vec![value, Bind::Text(token.last_id.clone())],
+            });
+            match token.last_value {
+                Some(Bind::Real(_)) => vec![with_values(keyset), without_values(None)],
+                _ => vec![without_values(keyset)],
+            }
+        }
+    }
 }
 
 /// The rows strictly after the token's row in the order (`sort`, id), as conditions that each
@@ -575,6 +722,67 @@ fn keyset_segments(
             }
         }
     }
+}
+
+/// The query plans (`EXPLAIN QUERY PLAN`, one detail line per step) of the statements that a
+/// page of a request sorted by a named sort runs, one per segment, for tests that check which
+/// indexes a collection's pages use. `after`: the page token's row, `(Some(value), id)` for a
+/// row with a value, `(None, id)` for one without.
+#[cfg(test)]
+pub(crate) async fn named_sort_plans(
+    pool: &SqlitePool,
+    table: &'static Table,
+    scope: &[Scope],
+    request: &ListRequest,
+    after: Option<(Option<f64>, &str)>,
+) -> Vec<String> {
+    let sort = request.sort.clone().unwrap_or_else(|| Sort {
+        key: table.default_sort.0.to_owned(),
+        descending: table.default_sort.1,
+    });
+    let order = Order::of(table, &sort.key).unwrap();
+    let mut conditions: Vec<Condition> =
+        scope.iter().map(|s| scope_condition(s).unwrap()).collect();
+    for predicate in &request.filter {
+        conditions.push(predicate_condition(table, predicate).unwrap());
+    }
+    let token = after.map(|(value, id)| Token {
+        table: table.name.to_owned(),
+        sort_key: sort.key.clone(),
+        descending: sort.descending,
+        filter: request.filter.clone(),
+        // After a row without a value: one made in 2030.
+        last_value: Some(value.map_or_else(
+            || Bind::Text("2030-01-01T00:00:00.000000000Z".to_owned()),
+            Bind::Real,
+        )),
+        last_id: id.to_owned(),
+    });
+    let mut plans = Vec::new();
+    for (index, segment) in segments(table, &order, sort.descending, token.as_ref())
+        .iter()
+        .enumerate()
+    {
+        let mut query = page_query(
+            "EXPLAIN QUERY PLAN SELECT ",
+            table,
+            segment,
+            sort.descending,
+            &conditions,
+            index == 0,
+        );
+        query.push_bind(10_i64);
+        let detail: Vec<String> = query
+            .build()
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect();
+        plans.push(detail.join("\n"));
+    }
+    plans
 }
 
 fn scope_condition(scope: &Scope) -> Result<Condition, Error> {
@@ -781,6 +989,7 @@ impl Token {
             None => Value::Null,
             Some(Bind::Text(text)) => Value::from(text.clone()),
             Some(Bind::Int(int)) => Value::from(*int),
+            Some(Bind::Real(real)) => json!({"f": real.to_bits()}),
         };
         let filter: Vec<Value> = self.filter.iter().map(predicate_to_json).collect();
         let json = json!({
@@ -820,6 +1029,9 @@ impl Token {
             last_value: match json.get("v") {
                 Some(Value::Null) => None,
                 Some(Value::String(text)) => Some(Bind::Text(text.clone())),
+                Some(Value::Object(real)) => Some(Bind::Real(f64::from_bits(
+                    real.get("f").and_then(Value::as_u64).ok_or_else(bad)?,
+                ))),
                 Some(value) => Some(Bind::Int(value.as_i64().ok_or_else(bad)?)),
                 None => return Err(bad()),
             },
@@ -903,6 +1115,7 @@ mod tests {
             Column::text("hidden", "hidden").filter_only(),
         ],
         default_sort: ("created_at", true),
+        named_sort: None,
     };
 
     #[derive(sqlx::FromRow, Debug, PartialEq)]
@@ -1339,6 +1552,7 @@ mod tests {
         id: "run_id",
         columns: &[],
         default_sort: ("created_at", true),
+        named_sort: None,
     };
 
     /// The query plans of every page segment, sorted by `column`, after a row whose sort value
@@ -1358,14 +1572,13 @@ mod tests {
             last_id: "x".into(),
         };
         let mut plans = Vec::new();
-        for segment in keyset_segments(&ITEMS, column, descending, &token) {
+        for segment in segments(&ITEMS, &Order::Column(column), descending, Some(&token)) {
             let mut query = page_query(
                 "EXPLAIN QUERY PLAN SELECT ",
                 &ITEMS,
-                column,
+                &segment,
                 descending,
                 &[],
-                segment.as_ref(),
                 true,
             );
             query.push_bind(10_i64);

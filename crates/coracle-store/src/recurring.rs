@@ -178,6 +178,7 @@ static RECURRING_RUNS: Table = Table {
         Column::timestamp("updated_at", "updated_at"),
     ],
     default_sort: ("created_at", true),
+    named_sort: None,
 };
 
 #[derive(FromRow)]

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use crate::listing::{self, Column, ListRequest, Page, Scope, Table};
+use crate::listing::{self, Column, ListRequest, NamedSort, Page, Scope, Table};
 use crate::rows::{RunRow, RunWithSpecRow, encode_json, encode_optional_time, encode_time};
 use crate::{Error, RunRecord, RunState, RunSummary};
 
@@ -161,7 +161,27 @@ static RUNS: Table = Table {
         Column::text("service_account", "r.service_account").filter_only(),
     ],
     default_sort: ("created_at", true),
+    named_sort: Some(&RUN_METRIC_SORT),
 };
+
+/// `metric:<name>`: runs by the value of one of their metrics (`run_metrics`, migration 0009),
+/// runs without that metric last in both directions. A page walks `run_metrics_by_name` and
+/// looks each run up by id; after the last run with the metric, the others follow by creation
+/// time.
+static RUN_METRIC_SORT: NamedSort = NamedSort {
+    prefix: "metric:",
+    what: "a run metric",
+    from: "run_metrics m CROSS JOIN runs r ON r.run_id = m.run_id",
+    name_sql: "m.name = ?",
+    value_sql: "m.value",
+    id_sql: "m.run_id",
+    missing_sql: "NOT EXISTS (SELECT 1 FROM run_metrics x WHERE x.run_id = r.run_id AND x.name = ?)",
+    missing_sort: &RUN_CREATED_AT,
+};
+
+/// Runs without the metric follow in creation order (newest first when the metric is sorted
+/// descending), as the default order's indexes serve it under the usual filters.
+static RUN_CREATED_AT: Column = Column::timestamp("created_at", "r.created_at");
 
 const INSERT_API_RUN: &str = "INSERT INTO runs (run_id, display_name, pipeline_name, parameters, \
      pipeline_root, state, error, outputs, created_at, started_at, finished_at, experiment_id, \
@@ -565,6 +585,70 @@ mod tests {
             let plan: Vec<String> = rows.into_iter().map(|row| row.3).collect();
             let plan = plan.join("\n");
             assert!(plan.contains(expected), "{sql}\n{plan}");
+        }
+    }
+
+    /// A page sorted by a metric walks `run_metrics_by_name` in order and looks runs up by id;
+    /// after the runs with the metric, the others come in creation order from the index of
+    /// the storage state filter. No
+    /// statement sorts (no temporary b-tree), in either direction, with the runs list's
+    /// filter on the storage state.
+    #[tokio::test]
+    async fn metric_sort_pages_use_indices() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&directory.path().join("plan.db"))
+            .await
+            .unwrap();
+        let filter = vec![listing::Predicate {
+            key: "storage_state".into(),
+            op: listing::Op::Equals,
+            value: listing::FilterValue::String("AVAILABLE".into()),
+        }];
+        for descending in [true, false] {
+            let request = ListRequest {
+                page_size: 20,
+                page_token: None,
+                sort: Some(listing::Sort {
+                    key: "metric:accuracy".into(),
+                    descending,
+                }),
+                filter: filter.clone(),
+            };
+            for (after, segments) in [
+                (None, 2),
+                (Some((Some(0.5), "x")), 2),
+                (Some((None, "x")), 1),
+            ] {
+                let plans =
+                    listing::named_sort_plans(&store.reader, &RUNS, &[], &request, after).await;
+                assert_eq!(plans.len(), segments, "{plans:?}");
+                let what = format!("desc={descending} after {after:?}");
+                for plan in &plans {
+                    assert!(!plan.contains("TEMP B-TREE"), "{what}: {plan}");
+                }
+                if segments == 2 {
+                    assert!(
+                        plans[0].contains("SEARCH m USING COVERING INDEX run_metrics_by_name"),
+                        "{what}: {}",
+                        plans[0]
+                    );
+                    assert!(
+                        plans[0]
+                            .contains("SEARCH r USING INDEX sqlite_autoindex_runs_1 (run_id=?)"),
+                        "{what}: {}",
+                        plans[0]
+                    );
+                }
+                let missing = plans.last().unwrap();
+                assert!(
+                    missing.contains("SEARCH r USING INDEX runs_by_storage_state (storage_state=?"),
+                    "{what}: {missing}"
+                );
+                assert!(
+                    missing.contains("SEARCH x USING PRIMARY KEY (run_id=? AND name=?)"),
+                    "{what}: {missing}"
+                );
+            }
         }
     }
 }

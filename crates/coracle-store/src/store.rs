@@ -936,4 +936,141 @@ mod tests {
             "{plan}"
         );
     }
+
+    /// `run_metrics` as (run, name, value), sorted.
+    async fn run_metrics(pool: &SqlitePool) -> Vec<(String, String, f64)> {
+        sqlx::query_as("SELECT run_id, name, value FROM run_metrics ORDER BY run_id, name")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    }
+
+    const RUN: &str = "INSERT INTO runs (run_id, display_name, pipeline_name, parameters, \
+         pipeline_root, state, created_at) VALUES (?1, ?1, 'p', '{}', '/tmp', 'SUCCEEDED', \
+         '2024-05-01T12:00:00.000000000Z')";
+    const ARTIFACT: &str = "INSERT INTO artifacts (artifact_id, run_id, producer_task_id, \
+         output_key, name, uri, schema_title, schema_version, metadata, created_at) \
+         VALUES (?1, ?2, 't', 'metrics', 'metrics', 'file:///m', ?3, '0.0.1', ?4, \
+         '2024-05-01T12:00:00.000000000Z')";
+
+    /// Migration 0009 fills `run_metrics` from the artifacts already recorded: numeric
+    /// entries of `system.Metrics` metadata, the newest artifact's value per name.
+    #[tokio::test]
+    async fn migration_0009_backfills_run_metrics() {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        for migration in MIGRATOR.iter().filter(|m| m.version <= 8) {
+            sqlx::raw_sql(migration.sql.clone())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        for run in ["r1", "r2", "r3"] {
+            sqlx::query(RUN).bind(run).execute(&pool).await.unwrap();
+        }
+        for (id, run, schema, metadata) in [
+            (
+                "a",
+                "r1",
+                "system.Metrics",
+                r#"{"accuracy":0.5,"loss":2,"ok":true}"#,
+            ),
+            (
+                "b",
+                "r1",
+                "system.Metrics",
+                r#"{"accuracy":0.75,"name":"x"}"#,
+            ),
+            ("c", "r2", "system.Model", r#"{"accuracy":0.9}"#),
+            ("d", "r2", "system.Metrics", r#"[1, 2]"#),
+            (
+                "e",
+                "r3",
+                "system.Metrics",
+                r#"{"f1":-1.5e-3,"nested":{"a":1}}"#,
+            ),
+        ] {
+            sqlx::query(ARTIFACT)
+                .bind(id)
+                .bind(run)
+                .bind(schema)
+                .bind(metadata)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let last = MIGRATOR.iter().find(|m| m.version == 9).unwrap();
+        sqlx::raw_sql(last.sql.clone())
+            .execute(&pool)
+            .await
+            .unwrap();
+        let want = vec![
+            ("r1".to_owned(), "accuracy".to_owned(), 0.75),
+            ("r1".to_owned(), "loss".to_owned(), 2.0),
+            ("r3".to_owned(), "f1".to_owned(), -1.5e-3),
+        ];
+        assert_eq!(run_metrics(&pool).await, want);
+    }
+
+    /// The triggers keep `run_metrics` current as artifacts are recorded and changed, and
+    /// a run's deletion takes its metrics with it.
+    #[tokio::test]
+    async fn run_metrics_follow_artifacts() {
+        let store = Store::open_in_memory().await.unwrap();
+        let pool = &store.writer;
+        for run in ["r1", "r2"] {
+            sqlx::query(RUN).bind(run).execute(pool).await.unwrap();
+        }
+        let insert = |id: &'static str, run: &'static str, metadata: &'static str| async move {
+            sqlx::query(ARTIFACT)
+                .bind(id)
+                .bind(run)
+                .bind("system.Metrics")
+                .bind(metadata)
+                .execute(pool)
+                .await
+                .unwrap();
+        };
+        insert("a", "r1", r#"{"accuracy":0.5,"loss":3}"#).await;
+        insert("b", "r1", r#"{"accuracy":0.25}"#).await;
+        insert("c", "r2", r#"{"accuracy":1}"#).await;
+        insert("d", "r2", "not json").await;
+        let row = |run: &str, name: &str, value: f64| (run.to_owned(), name.to_owned(), value);
+        assert_eq!(
+            run_metrics(pool).await,
+            [
+                row("r1", "accuracy", 0.25),
+                row("r1", "loss", 3.0),
+                row("r2", "accuracy", 1.0)
+            ]
+        );
+        // An older artifact's change does not hide the newer value; a removed entry goes.
+        sqlx::query("UPDATE artifacts SET metadata = '{\"accuracy\":0.1}' WHERE artifact_id = 'a'")
+            .execute(pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            run_metrics(pool).await,
+            [row("r1", "accuracy", 0.25), row("r2", "accuracy", 1.0)]
+        );
+        sqlx::query("UPDATE artifacts SET schema_title = 'system.Model' WHERE artifact_id = 'b'")
+            .execute(pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            run_metrics(pool).await,
+            [row("r1", "accuracy", 0.1), row("r2", "accuracy", 1.0)]
+        );
+        sqlx::query("DELETE FROM runs WHERE run_id = 'r2'")
+            .execute(pool)
+            .await
+            .unwrap();
+        assert_eq!(run_metrics(pool).await, [row("r1", "accuracy", 0.1)]);
+    }
 }

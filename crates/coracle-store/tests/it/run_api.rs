@@ -425,3 +425,232 @@ async fn listing_100k_runs() {
     });
     pages(&store, "all by display_name", by_name, None).await;
 }
+
+/// A `system.Metrics` artifact of `run_id` with this metadata.
+fn metrics(
+    run_id: &str,
+    artifact_id: &str,
+    metadata: serde_json::Value,
+) -> coracle_store::ArtifactRecord {
+    let mut record = artifact(run_id, artifact_id, "evaluate");
+    record.schema_title = "system.Metrics".to_owned();
+    record.output_key = "metrics".to_owned();
+    record.metadata = metadata;
+    record
+}
+
+fn metric_sort(name: &str, descending: bool, page_size: u32) -> ListRequest {
+    ListRequest {
+        sort: Some(Sort {
+            key: format!("metric:{name}"),
+            descending,
+        }),
+        ..request(page_size)
+    }
+}
+
+/// Every page of `request`, as run ids; checks that each page has the same total.
+async fn all_run_ids(store: &Store, mut request: ListRequest) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut total = None;
+    loop {
+        let page = store.list_api_runs(&request, None).await.unwrap();
+        assert!(page.items.len() <= request.page_size as usize);
+        if let Some(total) = total {
+            assert_eq!(page.total_size, total);
+        }
+        total = Some(page.total_size);
+        ids.extend(page.items.into_iter().map(|item| item.run.run_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        request.page_token = Some(page.next_page_token);
+    }
+    assert_eq!(ids.len() as i64, total.unwrap());
+    ids
+}
+
+/// 23 runs: `run-NN` has accuracy `(NN % 5) / 4` (many ties) unless NN % 4 == 3 (no
+/// accuracy at all), a non-numeric and a boolean entry, and a loss on every other run.
+async fn store_with_metric_runs() -> (tempfile::TempDir, Store, Vec<(String, Option<f64>)>) {
+    let (directory, store) = temp_store().await;
+    let mut expected = Vec::new();
+    for i in 0..23 {
+        let run_id = format!("run-{i:02}");
+        store
+            .insert_api_run(
+                &run(&run_id, &format!("2024-05-01T12:00:{i:02}Z")),
+                &RunApiFields::default(),
+            )
+            .await
+            .unwrap();
+        let accuracy = (i % 4 != 3).then(|| (i % 5) as f64 / 4.0);
+        let mut metadata = serde_json::json!({"note": "text", "passed": true, "nested": {"x": 1}});
+        if let Some(accuracy) = accuracy {
+            metadata["accuracy"] = serde_json::json!(accuracy);
+        }
+        if i % 2 == 0 {
+            metadata["loss"] = serde_json::json!(i);
+        }
+        store
+            .insert_artifact(&metrics(&run_id, &format!("m-{i:02}"), metadata))
+            .await
+            .unwrap();
+        expected.push((run_id, accuracy));
+    }
+    (directory, store, expected)
+}
+
+/// The ids in metric order (ties by id, in the same direction), runs without it last (in
+/// creation order, which is id order here).
+fn metric_order(runs: &[(String, Option<f64>)], descending: bool) -> Vec<String> {
+    let mut with: Vec<&(String, Option<f64>)> = runs.iter().filter(|r| r.1.is_some()).collect();
+    with.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap().then_with(|| a.0.cmp(&b.0)));
+    let mut without: Vec<&String> = runs
+        .iter()
+        .filter(|r| r.1.is_none())
+        .map(|r| &r.0)
+        .collect();
+    without.sort();
+    if descending {
+        with.reverse();
+        without.reverse();
+    }
+    with.into_iter()
+        .map(|r| r.0.clone())
+        .chain(without.into_iter().cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn runs_sort_by_a_metric_with_runs_lacking_it_last() {
+    let (_directory, store, runs) = store_with_metric_runs().await;
+    for descending in [true, false] {
+        let want = metric_order(&runs, descending);
+        for page_size in [1, 2, 3, 5, 16, 17, 200] {
+            let got = all_run_ids(&store, metric_sort("accuracy", descending, page_size)).await;
+            assert_eq!(got, want, "desc={descending} page_size={page_size}");
+        }
+    }
+    // A metric no run has: every run, newest first.
+    let got = all_run_ids(&store, metric_sort("f1", true, 4)).await;
+    let mut want: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
+    want.reverse();
+    assert_eq!(got, want);
+    // Entries that are not numbers are no metrics.
+    let got = all_run_ids(&store, metric_sort("passed", false, 50)).await;
+    want.reverse();
+    assert_eq!(got, want);
+    // Integers count; with a filter, only the matching runs, and the total counts them.
+    let mut request = metric_sort("loss", true, 3);
+    request.filter = vec![Predicate {
+        key: "display_name".into(),
+        op: Op::IsSubstring,
+        value: FilterValue::String("run-1".into()),
+    }];
+    let got = all_run_ids(&store, request).await;
+    assert_eq!(
+        got,
+        [
+            "run-18", "run-16", "run-14", "run-12", "run-10", "run-19", "run-17", "run-15",
+            "run-13", "run-11"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_newest_metrics_artifact_gives_the_value_and_deletion_removes_it() {
+    let (_directory, store) = temp_store().await;
+    for (run_id, second) in [("a", 9.0), ("b", 0.5), ("c", 2.0)] {
+        store
+            .insert_api_run(
+                &run(run_id, "2024-05-01T12:00:00Z"),
+                &RunApiFields::default(),
+            )
+            .await
+            .unwrap();
+        store
+            .insert_artifact(&metrics(
+                run_id,
+                &format!("{run_id}-1"),
+                serde_json::json!({"score": 1.0}),
+            ))
+            .await
+            .unwrap();
+        store
+            .insert_artifact(&metrics(
+                run_id,
+                &format!("{run_id}-2"),
+                serde_json::json!({"score": second}),
+            ))
+            .await
+            .unwrap();
+    }
+    // A non-metrics artifact with the same key does not count.
+    let mut model = artifact("b", "b-model", "train");
+    model.metadata = serde_json::json!({"score": 100});
+    store.insert_artifact(&model).await.unwrap();
+    assert_eq!(
+        all_run_ids(&store, metric_sort("score", true, 2)).await,
+        ["a", "c", "b"]
+    );
+    store.delete_run("a").await.unwrap();
+    assert_eq!(
+        all_run_ids(&store, metric_sort("score", false, 1)).await,
+        ["b", "c"]
+    );
+}
+
+#[tokio::test]
+async fn a_metric_sort_needs_a_name_and_tokens_keep_it() {
+    let (_directory, store, runs) = store_with_metric_runs().await;
+    let error = store
+        .list_api_runs(&metric_sort("", true, 5), None)
+        .await
+        .unwrap_err();
+    match error {
+        Error::InvalidArgument(message) => {
+            assert!(
+                message.contains("metric:<name> needs the name of a run metric"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let error = store
+        .list_api_runs(
+            &ListRequest {
+                sort: Some(Sort {
+                    key: "color".into(),
+                    descending: false,
+                }),
+                ..request(5)
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("metric:<name>"), "{error}");
+    // The second page follows the token's sort, whatever the request says.
+    let first = store
+        .list_api_runs(&metric_sort("accuracy", false, 4), None)
+        .await
+        .unwrap();
+    let second = store
+        .list_api_runs(
+            &ListRequest {
+                page_token: Some(first.next_page_token),
+                ..request(4)
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let got: Vec<String> = first
+        .items
+        .into_iter()
+        .chain(second.items)
+        .map(|item| item.run.run_id)
+        .collect();
+    assert_eq!(got, metric_order(&runs, false)[..8]);
+}
