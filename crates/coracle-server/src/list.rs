@@ -5,7 +5,8 @@
 //!
 //! - `page_size`: missing or 0 ⇒ 20; more than 200 ⇒ 200; negative or not a number ⇒ 400.
 //! - `page_token`: the `next_page_token` of the previous page, passed through.
-//! - `sort_by`: `"field"`, `"field asc"` or `"field desc"`.
+//! - `sort_by`: `"field"`, `"field asc"` or `"field desc"`; runs also take `"metric:<name>"`
+//!   (a run metric, runs without it last).
 //! - `filter`: JSON `{"predicates": [{"operation", "key", <one value field>}]}`; `operation` by
 //!   name (`EQUALS`) or number (1); value fields `string_value`, `int_value`, `long_value`,
 //!   `timestamp_value`, `bool_value`, `string_values`, `int_values`, `long_values`, snake_case
@@ -72,8 +73,22 @@ pub fn parse_page_size(text: Option<&str>) -> Result<u32, ApiError> {
     })
 }
 
-/// `"field"`, `"field asc"` or `"field desc"` (empty: the default order).
+/// `"field"`, `"field asc"` or `"field desc"` (empty: the default order). A run metric,
+/// `"metric:<name>"`, may have spaces in its name: all but a last word `asc` or `desc` is the
+/// key.
 pub fn parse_sort_by(text: &str) -> Result<Option<Sort>, ApiError> {
+    let trimmed = text.trim();
+    if trimmed.starts_with("metric:") {
+        let (key, descending) = match trimmed.rsplit_once(char::is_whitespace) {
+            Some((key, direction)) if direction.eq_ignore_ascii_case("desc") => (key, true),
+            Some((key, direction)) if direction.eq_ignore_ascii_case("asc") => (key, false),
+            _ => (trimmed, false),
+        };
+        return Ok(Some(Sort {
+            key: key.trim_end().to_owned(),
+            descending,
+        }));
+    }
     let words: Vec<&str> = text.split_whitespace().collect();
     let descending = match words.as_slice() {
         [] => return Ok(None),
@@ -356,6 +371,18 @@ mod tests {
                 .contains("invalid sort_by")
         );
         assert!(parse_sort_by("a b c").is_err());
+        assert_eq!(
+            parse_sort_by("metric:accuracy desc").unwrap(),
+            sort("metric:accuracy", true)
+        );
+        assert_eq!(
+            parse_sort_by(" metric:mean squared error  ASC").unwrap(),
+            sort("metric:mean squared error", false)
+        );
+        assert_eq!(
+            parse_sort_by("metric:f1").unwrap(),
+            sort("metric:f1", false)
+        );
     }
 
     #[test]

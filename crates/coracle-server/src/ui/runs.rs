@@ -72,6 +72,27 @@ pub struct RunRow {
 pub struct RunsTable {
     pub rows: Vec<RunRow>,
     pub metric_names: Vec<String>,
+    /// Where a metric's header links (sorting the list by it), per metric column; empty
+    /// where the headers are plain text (tables that do not sort).
+    pub metric_links: Vec<MetricLink>,
+}
+
+impl RunsTable {
+    /// Each metric column's name with its header link, if it has one.
+    pub fn metric_headers(&self) -> Vec<(&str, Option<&MetricLink>)> {
+        self.metric_names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| (name.as_str(), self.metric_links.get(index)))
+            .collect()
+    }
+}
+
+/// A metric column's header link: the list sorted by that metric.
+pub struct MetricLink {
+    pub href: String,
+    /// `↓` or `↑` on the column the list is sorted by, else empty.
+    pub mark: &'static str,
 }
 
 /// Builds the rows for `runs`: one artifact query per run (a page holds at most 200) and one
@@ -132,7 +153,11 @@ pub async fn runs_table(state: &AppState, runs: &[ApiRunSummary]) -> Result<Runs
             }
         })
         .collect();
-    Ok(RunsTable { rows, metric_names })
+    Ok(RunsTable {
+        rows,
+        metric_names,
+        metric_links: Vec::new(),
+    })
 }
 
 /// A metric as a cell shows it: integral values without `.0`, others with up to 6 digits.
@@ -157,7 +182,7 @@ struct RunsPage {
     experiment_id: String,
     next_page: String,
     states: Vec<&'static str>,
-    sorts: Vec<(&'static str, &'static str)>,
+    sorts: Vec<(String, String)>,
 }
 
 const SORTS: [(&str, &str); 6] = [
@@ -223,32 +248,70 @@ async fn runs_list(State(state): State<AppState>, Query(query): Query<RunsQuery>
             Some(experiment_id.as_str()).filter(|e| !e.is_empty()),
         )
         .await?;
+    // The list's other parameters, for links that change the sort or the page.
+    let mut rest = String::new();
+    for (key, value) in [
+        ("q", q.as_str()),
+        ("state", run_state.as_str()),
+        ("experiment_id", experiment_id.as_str()),
+    ] {
+        if !value.is_empty() {
+            rest.push_str(&format!("&{key}={}", encode(value)));
+        }
+    }
+    if query.archived.as_deref() == Some("1") {
+        rest.push_str("&archived=1");
+    }
+    if let Some(size) = query.page_size {
+        rest.push_str(&format!("&page_size={size}"));
+    }
     let next_page = if page_of_runs.next_page_token.is_empty() {
         String::new()
     } else {
-        let mut url = format!(
-            "/runs?page_token={}&sort={}",
+        format!(
+            "/runs?page_token={}&sort={}{rest}",
             encode(&page_of_runs.next_page_token),
             encode(&sort_text)
-        );
-        for (key, value) in [
-            ("q", q.as_str()),
-            ("state", run_state.as_str()),
-            ("experiment_id", experiment_id.as_str()),
-        ] {
-            if !value.is_empty() {
-                url.push_str(&format!("&{key}={}", encode(value)));
-            }
-        }
-        if query.archived.as_deref() == Some("1") {
-            url.push_str("&archived=1");
-        }
-        if let Some(size) = query.page_size {
-            url.push_str(&format!("&page_size={size}"));
-        }
-        url
+        )
     };
-    let table = runs_table(&state, &page_of_runs.items).await?;
+    let mut table = runs_table(&state, &page_of_runs.items).await?;
+    // A metric's header sorts by it, highest first; on the sorted column it reverses.
+    let current = request.sort.as_ref();
+    table.metric_links = table
+        .metric_names
+        .iter()
+        .map(|name| {
+            let key = format!("metric:{name}");
+            let sorted = current.filter(|sort| sort.key == key);
+            let next = match sorted {
+                Some(sort) if sort.descending => format!("{key} asc"),
+                _ => format!("{key} desc"),
+            };
+            MetricLink {
+                href: format!("/runs?sort={}{rest}", encode(&next)),
+                mark: match sorted {
+                    Some(sort) if sort.descending => "↓",
+                    Some(_) => "↑",
+                    None => "",
+                },
+            }
+        })
+        .collect();
+    let mut sorts: Vec<(String, String)> = SORTS
+        .iter()
+        .map(|(key, label)| ((*key).to_owned(), (*label).to_owned()))
+        .collect();
+    if let Some(sort) = current
+        && let Some(name) = sort.key.strip_prefix("metric:")
+        && !sorts.iter().any(|(key, _)| *key == sort_text)
+    {
+        let order = if sort.descending {
+            "highest first"
+        } else {
+            "lowest first"
+        };
+        sorts.push((sort_text.clone(), format!("{name}, {order}")));
+    }
     page(&RunsPage {
         table,
         total: page_of_runs.total_size,
@@ -262,7 +325,7 @@ async fn runs_list(State(state): State<AppState>, Query(query): Query<RunsQuery>
             .iter()
             .map(|s| s.as_str())
             .collect(),
-        sorts: SORTS.to_vec(),
+        sorts,
     })
 }
 

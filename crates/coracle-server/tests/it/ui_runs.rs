@@ -196,3 +196,149 @@ async fn the_new_run_form_is_built_from_the_pipelines_parameters() {
     let (status, _, _) = page(&server, "/runs/new").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+/// A finished run recorded directly in the store, with one `system.Metrics` artifact holding
+/// `metadata`.
+async fn run_with_metrics(server: &TestServer, run_id: &str, created: i64, metadata: Value) {
+    let at = chrono::DateTime::from_timestamp(1_700_000_000 + created, 0).unwrap();
+    let run = coracle_store::RunRecord {
+        run_id: run_id.to_owned(),
+        display_name: format!("metric run {run_id}"),
+        pipeline_name: "p".to_owned(),
+        pipeline_spec: json!({}),
+        parameters: json!({}),
+        pipeline_root: "/tmp".to_owned(),
+        state: coracle_store::RunState::Succeeded,
+        error: None,
+        outputs: Value::Null,
+        created_at: at,
+        started_at: Some(at),
+        finished_at: Some(at),
+    };
+    let store = &server.state.store;
+    store
+        .insert_api_run(&run, &coracle_store::run_api::RunApiFields::default())
+        .await
+        .unwrap();
+    store
+        .insert_artifact(&coracle_store::ArtifactRecord {
+            artifact_id: format!("{run_id}-metrics"),
+            run_id: run_id.to_owned(),
+            producer_task_id: "evaluate".to_owned(),
+            output_key: "metrics".to_owned(),
+            name: "metrics".to_owned(),
+            uri: format!("file:///tmp/{run_id}/metrics"),
+            schema_title: "system.Metrics".to_owned(),
+            schema_version: "0.0.1".to_owned(),
+            metadata,
+            created_at: at,
+        })
+        .await
+        .unwrap();
+}
+
+/// The run ids of a runs page, in row order.
+fn row_order(html: &str) -> Vec<String> {
+    html.split("<tr class=\"run\" data-run-id=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+/// The `href` of the link whose attributes follow `marker`, with `&amp;` decoded.
+fn link_after(html: &str, marker: &str) -> String {
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {html}"));
+    let href = &html[start..];
+    let href = &href[href.find("href=\"").unwrap() + 6..];
+    href[..href.find('"').unwrap()].replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn runs_list_sorts_by_a_metric_from_its_header() {
+    let server = TestServer::start().await;
+    for (run_id, created, metadata) in [
+        ("m-low", 1, json!({"accuracy": 0.5, "loss": 3})),
+        ("m-high", 2, json!({"accuracy": 0.9})),
+        ("m-none", 3, json!({"loss": 1})),
+        ("m-mid", 4, json!({"accuracy": 0.75})),
+        ("m-tie", 5, json!({"accuracy": 0.75})),
+    ] {
+        run_with_metrics(&server, run_id, created, metadata).await;
+    }
+    // Newest first by default; the accuracy header links to the list sorted by it.
+    let (status, _, html) = page(&server, "/runs").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(
+        row_order(&html),
+        ["m-tie", "m-mid", "m-none", "m-high", "m-low"]
+    );
+    let by_accuracy = link_after(
+        &html,
+        "class=\"sort-metric\" href=\"/runs?sort=metric%3Aaccuracy",
+    );
+    assert_eq!(by_accuracy, "/runs?sort=metric%3Aaccuracy%20desc");
+    // Highest first, ties by id, runs without it last; the select shows the sort.
+    let (status, _, html) = page(&server, &by_accuracy).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert_eq!(
+        row_order(&html),
+        ["m-high", "m-tie", "m-mid", "m-low", "m-none"]
+    );
+    assert!(
+        html.contains(
+            "<option value=\"metric:accuracy desc\" selected>accuracy, highest first</option>"
+        ),
+        "{html}"
+    );
+    assert!(html.contains("accuracy</a>↓"), "{html}");
+    // The header of the sorted column reverses it.
+    let reverse = link_after(
+        &html,
+        "class=\"sort-metric\" href=\"/runs?sort=metric%3Aaccuracy",
+    );
+    assert_eq!(reverse, "/runs?sort=metric%3Aaccuracy%20asc");
+    let (_, _, html) = page(&server, &reverse).await;
+    assert_eq!(
+        row_order(&html),
+        ["m-low", "m-mid", "m-tie", "m-high", "m-none"]
+    );
+    // Pages keep the sort.
+    let mut order = Vec::new();
+    let mut next = "/runs?sort=metric%3Aaccuracy%20desc&page_size=2".to_owned();
+    loop {
+        let (status, _, html) = page(&server, &next).await;
+        assert_eq!(status, StatusCode::OK, "{next}: {html}");
+        order.extend(row_order(&html));
+        if !html.contains("id=\"next-page\"") {
+            break;
+        }
+        next = link_after(&html, "id=\"next-page\"");
+        assert!(next.contains("sort=metric%3Aaccuracy%20desc"), "{next}");
+    }
+    assert_eq!(order, ["m-high", "m-tie", "m-mid", "m-low", "m-none"]);
+    // The API takes the same sort.
+    let response = coracle_server::router(server.state.clone())
+        .oneshot(
+            Request::builder()
+                .uri("/apis/v2beta1/runs?sort_by=metric%3Aloss%20desc")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let ids: Vec<&str> = body["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m-low", "m-none", "m-tie", "m-mid", "m-high"]);
+    // An empty metric name is a bad request.
+    let (status, _, html) = page(&server, "/runs?sort=metric%3A").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
+}
