@@ -91,8 +91,9 @@ impl RunsTable {
 /// A metric column's header link: the list sorted by that metric.
 pub struct MetricLink {
     pub href: String,
-    /// `↓` or `↑` on the column the list is sorted by, else empty.
-    pub mark: &'static str,
+    /// The header's `aria-sort` (`descending`, `ascending`) on the column the list is sorted
+    /// by, else empty (the stylesheet draws an arrow from it).
+    pub aria_sort: &'static str,
 }
 
 /// Builds the rows for `runs`: one artifact query per run (a page holds at most 200) and one
@@ -289,9 +290,9 @@ async fn runs_list(State(state): State<AppState>, Query(query): Query<RunsQuery>
             };
             MetricLink {
                 href: format!("/runs?sort={}{rest}", encode(&next)),
-                mark: match sorted {
-                    Some(sort) if sort.descending => "↓",
-                    Some(_) => "↑",
+                aria_sort: match sorted {
+                    Some(sort) if sort.descending => "descending",
+                    Some(_) => "ascending",
                     None => "",
                 },
             }
