@@ -321,26 +321,31 @@ async fn runs_list_sorts_by_a_metric_from_its_header() {
         assert!(next.contains("sort=metric%3Aaccuracy%20desc"), "{next}");
     }
     assert_eq!(order, ["m-high", "m-tie", "m-mid", "m-low", "m-none"]);
-    // The API takes the same sort.
-    let response = coracle_server::router(server.state.clone())
-        .oneshot(
-            Request::builder()
-                .uri("/apis/v2beta1/runs?sort_by=metric%3Aloss%20desc")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value =
-        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    let ids: Vec<&str> = body["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|run| run["run_id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["m-low", "m-none", "m-tie", "m-mid", "m-high"]);
+    // Both APIs take the same sort.
+    for (uri, id_field) in [
+        ("/apis/v2beta1/runs?sort_by=metric%3Aloss%20desc", "run_id"),
+        ("/apis/v1beta1/runs?sort_by=metric%3Aloss%20desc", "id"),
+    ] {
+        let response = coracle_server::router(server.state.clone())
+            .oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        let body: Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes())
+                .unwrap();
+        let ids: Vec<&str> = body["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|run| run[id_field].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            ["m-low", "m-none", "m-tie", "m-mid", "m-high"],
+            "{uri}"
+        );
+    }
     // An empty metric name is a bad request.
     let (status, _, html) = page(&server, "/runs?sort=metric%3A").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{html}");
