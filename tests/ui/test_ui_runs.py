@@ -223,6 +223,39 @@ def test_runs_list_has_metric_columns(browser, base, finished_runs, screenshots)
     screenshot(browser, screenshots, "runs-list")
 
 
+def accuracy_column(browser, what):
+    """The runs' ids and accuracy cells of the runs list on screen, in row order."""
+    rows = table_rows(element(browser, "table#runs", what))
+    column = header_index(rows, "accuracy", what)
+    ids = [r.get_attribute("data-run-id") for r in elements(browser, "tr.run", what)]
+    return list(zip(ids, [row[column] for row in rows[1:]]))
+
+
+def test_runs_list_sorts_by_a_metric_header(browser, base, finished_runs, screenshots):
+    """Clicking the accuracy header sorts the runs by it, highest first; clicking it again
+    reverses the order. Runs without an accuracy come last either way."""
+    high, low = finished_runs[1.0]["run_id"], finished_runs[0.5]["run_id"]
+    open_page(browser, base, "/runs", "table#runs", "runs list")
+    for direction in ("descending", "ascending"):
+        header = element(browser, "th.metric a.sort-metric[title='sort by accuracy']",
+                         "runs list: accuracy header")
+        click(browser, header, "runs list: accuracy header")
+        what = f"runs list sorted by accuracy, {direction}"
+        element(browser, f"th.metric[aria-sort='{direction}'] a[title='sort by accuracy']", what)
+        cells = accuracy_column(browser, what)
+        ids = [run_id for run_id, _ in cells]
+        assert high in ids and low in ids, f"{what}: fixture runs missing from {cells}"
+        values = [float(value) for _, value in cells if value]
+        assert values == sorted(values, reverse=direction == "descending"), f"{what}: {cells}"
+        blanks = [index for index, (_, value) in enumerate(cells) if not value]
+        assert all(index >= len(values) for index in blanks), f"{what}: blanks first: {cells}"
+        before, after = (high, low) if direction == "descending" else (low, high)
+        assert ids.index(before) < ids.index(after), f"{what}: {cells}"
+        selected = element(browser, "select[name='sort'] option:checked", what).text
+        assert "accuracy" in selected, f"{what}: the sort select shows {selected!r}"
+    screenshot(browser, screenshots, "runs-list-by-accuracy")
+
+
 def test_runs_list_filters_by_name(browser, base, finished_runs):
     wanted = finished_runs[0.5]
     query = urllib.parse.urlencode({"q": wanted["name"]})
