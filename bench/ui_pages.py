@@ -16,7 +16,7 @@ Steps, on one fresh data directory:
      byte of the body, is server time plus a small loopback cost. Each answer must be 200 and
      contain the page's own element (e.g. `id="runs"`); a page that does not is reported
      missing and the exit status is 1. Baseline in the same run: GET /apis/v2beta1/runs with
-     the UI's page size (50).
+     the UI's page size (50), and the same sorted by a metric.
 Target: every page p95 < 200 ms.
 
     python3 bench/ui_pages.py [--coracle target/release/coracle] [--runs 10000] [--requests 20]
@@ -336,6 +336,11 @@ def main():
                 ("runs whose name contains a text", "/runs?q=metrics-04", 'id="runs"'),
                 ("runs of one state, finished last",
                  "/runs?state=SUCCEEDED&sort=finished_at%20desc", 'id="runs"'),
+                ("runs by a metric, highest first", "/runs?sort=metric%3Aaccuracy%20desc",
+                 'class="sort-metric"'),
+                ("runs by a metric, lowest first", "/runs?sort=metric%3Aaccuracy%20asc",
+                 'class="sort-metric"'),
+                ("runs by a metric no run has", "/runs?sort=metric%3Anone%20desc", 'id="runs"'),
                 ("run details", f"/runs/{newest}", 'id="graph"'),
                 ("run status json", f"/runs/{newest}/status.json", '"state"'),
                 ("pipelines", "/pipelines", 'id="upload-form"'),
@@ -351,6 +356,8 @@ def main():
                 ("recurring", "/recurring", 'id="recurring"'),
                 ("baseline: GET /apis/v2beta1/runs?page_size=50",
                  f"{API}/runs?page_size=50", '"runs"'),
+                ("GET /apis/v2beta1/runs?page_size=50 by a metric",
+                 f"{API}/runs?page_size=50&sort_by=metric%3Aaccuracy%20desc", '"runs"'),
             ]
             timings = {}
             for name, path, marker in pages:
