@@ -474,6 +474,20 @@ async fn bad_runs_are_refused_with_the_field_at_fault() {
     assert_eq!(listed["total_size"], 0, "{listed}");
 }
 
+/// Runs a stored pipeline (its default version) and returns what its `echo` task said.
+async fn echo_of_pipeline(server: &TestServer, name: &str, pipeline_id: &str) -> Value {
+    let (status, created) = post(
+        server,
+        "/runs",
+        json!({"name": name, "pipeline_spec": {"pipeline_id": pipeline_id}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let run_id = created["run"]["id"].as_str().unwrap().to_owned();
+    let detail = wait_for_status(server, &run_id, "Succeeded").await;
+    nodes(&detail)["echo"]["outputs"]["parameters"][0]["value"].clone()
+}
+
 #[tokio::test]
 async fn pipelines_versions_and_runs_of_a_version() {
     let server = TestServer::start().await;
@@ -579,17 +593,8 @@ async fn pipelines_versions_and_runs_of_a_version() {
         "v!"
     );
 
-    let (status, created) = post(
-        &server,
-        "/runs",
-        json!({"name": "of the pipeline", "pipeline_spec": {"pipeline_id": pipeline_id}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{created}");
-    let run_id = created["run"]["id"].as_str().unwrap().to_owned();
-    let detail = wait_for_status(&server, &run_id, "Succeeded").await;
     assert_eq!(
-        nodes(&detail)["echo"]["outputs"]["parameters"][0]["value"],
+        echo_of_pipeline(&server, "of the pipeline", &pipeline_id).await,
         "ho!"
     );
 
@@ -610,17 +615,8 @@ async fn pipelines_versions_and_runs_of_a_version() {
     );
     let (_, template) = get(&server, &format!("/pipelines/{pipeline_id}/templates")).await;
     assert!(template["template"].as_str().unwrap().contains("\"hi\""));
-    let (status, created) = post(
-        &server,
-        "/runs",
-        json!({"name": "of the default", "pipeline_spec": {"pipeline_id": pipeline_id}}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{created}");
-    let run_id = created["run"]["id"].as_str().unwrap().to_owned();
-    let detail = wait_for_status(&server, &run_id, "Succeeded").await;
     assert_eq!(
-        nodes(&detail)["echo"]["outputs"]["parameters"][0]["value"],
+        echo_of_pipeline(&server, "of the default", &pipeline_id).await,
         "hi!"
     );
     // An unknown version, or a version of an unknown pipeline, cannot be the default.
