@@ -103,21 +103,22 @@ async fn list_experiments(
     Ok(Json(page_json("experiments", &page, experiment_json)))
 }
 
-/// The id of `/experiments/{segment}` for a method that takes no action suffix.
-fn plain_id<'a>(method: &str, segment: &'a str) -> Result<&'a str, ApiError> {
-    match split_action(segment) {
-        (id, None) => Ok(id),
-        (_, Some(action)) => Err(ApiError::not_found(format!(
-            "no API route {method} /apis/v2beta1/experiments/{{id}}:{action}"
-        ))),
-    }
+const API: &str = "/apis/v2beta1";
+
+/// The id of `{api}/experiments/{segment}` for a method that takes no action suffix.
+pub(crate) fn experiment_id<'a>(
+    api: &str,
+    method: &str,
+    segment: &'a str,
+) -> Result<&'a str, ApiError> {
+    crate::list::plain_id(segment, &format!("{method} {api}/experiments/{{id}}"))
 }
 
 async fn get_experiment(
     State(state): State<AppState>,
     Path(segment): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let experiment_id = plain_id("GET", &segment)?;
+    let experiment_id = experiment_id(API, "GET", &segment)?;
     let experiment = state
         .store
         .get_experiment(experiment_id)
@@ -130,7 +131,16 @@ async fn delete_experiment(
     State(state): State<AppState>,
     Path(segment): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let experiment_id = plain_id("DELETE", &segment)?;
+    delete(&state, API, &segment).await
+}
+
+/// `DELETE {api}/experiments/{id}`, for both API versions.
+pub(crate) async fn delete(
+    state: &AppState,
+    api: &str,
+    segment: &str,
+) -> Result<Json<Value>, ApiError> {
+    let experiment_id = experiment_id(api, "DELETE", segment)?;
     state.store.delete_experiment(experiment_id).await?;
     Ok(Json(json!({})))
 }
@@ -140,21 +150,33 @@ async fn experiment_action(
     State(state): State<AppState>,
     Path(segment): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (experiment_id, action) = split_action(&segment);
+    archive_action(&state, API, &segment).await
+}
+
+/// `POST {api}/experiments/{id}:archive` (its runs too) and `:unarchive`, for both API
+/// versions.
+pub(crate) async fn archive_action(
+    state: &AppState,
+    api: &str,
+    segment: &str,
+) -> Result<Json<Value>, ApiError> {
+    let (experiment_id, action) = split_action(segment);
     let storage_state = match action {
         Some("archive") => StorageState::Archived,
         Some("unarchive") => StorageState::Available,
         Some(other) => {
             return Err(ApiError::not_found(format!(
-                "no API route POST /apis/v2beta1/experiments/{{id}}:{other}; the actions are \
+                "no API route POST {api}/experiments/{{id}}:{other}; the actions are \
                  :archive and :unarchive"
             )));
         }
         None => {
             return Err(ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "POST /apis/v2beta1/experiments/{id} needs an action: {id}:archive or \
-                 {id}:unarchive",
+                format!(
+                    "POST {api}/experiments/{{id}} needs an action: {{id}}:archive or \
+                     {{id}}:unarchive"
+                ),
             ));
         }
     };

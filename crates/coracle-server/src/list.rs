@@ -301,6 +301,17 @@ pub fn split_action(segment: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// The id of an `{id}` segment on a route that takes no `:action`. A segment with an action is
+/// no route: 404 naming it after `route` (the method and path, e.g. `GET /runs/{id}`).
+pub fn plain_id<'a>(segment: &'a str, route: &str) -> Result<&'a str, ApiError> {
+    match split_action(segment) {
+        (id, None) => Ok(id),
+        (_, Some(action)) => Err(ApiError::not_found(format!(
+            "no API route {route}:{action}"
+        ))),
+    }
+}
+
 /// Query parameters whose parse errors are KFP error bodies (400) rather than axum's plain
 /// text.
 #[derive(Clone, Debug, Default)]
@@ -482,5 +493,12 @@ mod tests {
         assert_eq!(split_action("abc:archive"), ("abc", Some("archive")));
         assert_eq!(split_action("abc"), ("abc", None));
         assert_eq!(split_action("abc:"), ("abc", Some("")));
+        assert_eq!(plain_id("abc", "GET /runs/{id}"), Ok("abc"));
+        let error = plain_id("abc:archive", "DELETE /apis/v1beta1/runs/{id}").unwrap_err();
+        assert_eq!(error.status, axum::http::StatusCode::NOT_FOUND);
+        assert_eq!(
+            error.message,
+            "no API route DELETE /apis/v1beta1/runs/{id}:archive"
+        );
     }
 }

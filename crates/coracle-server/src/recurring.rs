@@ -46,7 +46,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::task::JoinHandle;
 
-use crate::list::{ApiQuery, ListParams, split_action};
+use crate::list::{ApiQuery, ListParams, plain_id, split_action};
 use crate::runs::{NewRun, PipelineSource};
 use crate::wire::{api_time, field, kind_of};
 use crate::{ApiError, AppState};
@@ -866,12 +866,7 @@ async fn get_one(
     State(state): State<AppState>,
     Path(segment): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (recurring_run_id, action) = split_action(&segment);
-    if let Some(action) = action {
-        return Err(ApiError::not_found(format!(
-            "no API route GET /recurringruns/{{id}}:{action}"
-        )));
-    }
+    let recurring_run_id = plain_id(&segment, "GET /recurringruns/{id}")?;
     let record = existing(&state, recurring_run_id).await?;
     Ok(Json(recurring_run_json(&record)))
 }
@@ -881,12 +876,7 @@ async fn delete_one(
     State(state): State<AppState>,
     Path(segment): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (recurring_run_id, action) = split_action(&segment);
-    if let Some(action) = action {
-        return Err(ApiError::not_found(format!(
-            "no API route DELETE /recurringruns/{{id}}:{action}"
-        )));
-    }
+    let recurring_run_id = plain_id(&segment, "DELETE /recurringruns/{id}")?;
     delete(&state, recurring_run_id).await?;
     Ok(Json(json!({})))
 }

@@ -35,7 +35,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::list::{ApiQuery, ListParams, split_action};
+use crate::list::{ApiQuery, ListParams, plain_id, split_action};
 use crate::wire::{api_time, field, kind_of};
 use crate::{ApiError, AppState};
 
@@ -627,12 +627,7 @@ async fn get_run(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (run_id, action) = split_action(&run_id);
-    if let Some(action) = action {
-        return Err(ApiError::not_found(format!(
-            "no API route GET /runs/{{id}}:{action}"
-        )));
-    }
+    let run_id = plain_id(&run_id, "GET /runs/{id}")?;
     Ok(Json(run_view(&state, run_id).await?))
 }
 
@@ -669,12 +664,7 @@ async fn delete_run(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (run_id, action) = split_action(&run_id);
-    if let Some(action) = action {
-        return Err(ApiError::not_found(format!(
-            "no API route DELETE /runs/{{id}}:{action}"
-        )));
-    }
+    let run_id = plain_id(&run_id, "DELETE /runs/{id}")?;
     delete(&state, run_id).await?;
     Ok(Json(json!({})))
 }

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::Utc;
 use coracle_store::ExperimentRecord;
@@ -16,7 +15,7 @@ use super::{
     ListQuery, ResourceType, json_object, list_json, read_references, reference, referenced,
     storage_state, text_field,
 };
-use crate::list::{ApiQuery, split_action};
+use crate::list::ApiQuery;
 use crate::wire::api_time;
 use crate::{ApiError, AppState};
 
@@ -93,21 +92,13 @@ async fn list(
     )))
 }
 
-/// The id of `/experiments/{segment}` for a method that takes no action suffix.
-fn plain_id<'a>(method: &str, segment: &'a str) -> Result<&'a str, ApiError> {
-    match split_action(segment) {
-        (id, None) => Ok(id),
-        (_, Some(action)) => Err(ApiError::not_found(format!(
-            "no API route {method} /apis/v1beta1/experiments/{{id}}:{action}"
-        ))),
-    }
-}
+const API: &str = "/apis/v1beta1";
 
 async fn get_one(
     State(state): State<AppState>,
     Path(segment): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let experiment_id = plain_id("GET", &segment)?;
+    let experiment_id = crate::experiments::experiment_id(API, "GET", &segment)?;
     let experiment = state
         .store
         .get_experiment(experiment_id)
@@ -120,9 +111,7 @@ async fn delete_one(
     State(state): State<AppState>,
     Path(segment): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let experiment_id = plain_id("DELETE", &segment)?;
-    state.store.delete_experiment(experiment_id).await?;
-    Ok(Json(json!({})))
+    crate::experiments::delete(&state, API, &segment).await
 }
 
 /// `POST /experiments/{id}:archive` (its runs too) and `:unarchive`.
@@ -130,27 +119,5 @@ async fn action(
     State(state): State<AppState>,
     Path(segment): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (experiment_id, action) = split_action(&segment);
-    let storage_state = match action {
-        Some("archive") => StorageState::Archived,
-        Some("unarchive") => StorageState::Available,
-        Some(other) => {
-            return Err(ApiError::not_found(format!(
-                "no API route POST /apis/v1beta1/experiments/{{id}}:{other}; the actions are \
-                 :archive and :unarchive"
-            )));
-        }
-        None => {
-            return Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "POST /apis/v1beta1/experiments/{id} needs an action: {id}:archive or \
-                 {id}:unarchive",
-            ));
-        }
-    };
-    state
-        .store
-        .set_experiment_storage_state(experiment_id, storage_state)
-        .await?;
-    Ok(Json(json!({})))
+    crate::experiments::archive_action(&state, API, &segment).await
 }

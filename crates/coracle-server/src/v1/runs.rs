@@ -30,7 +30,7 @@ use super::{
     ListQuery, ResourceType, json_object, list_json, parameter_list, read_references, reference,
     referenced, storage_state, text_field,
 };
-use crate::list::{ApiQuery, split_action};
+use crate::list::{ApiQuery, plain_id, split_action};
 use crate::runs::{NewRun, PipelineSource};
 use crate::wire::{api_time, kind_of};
 use crate::{ApiError, AppState};
@@ -636,12 +636,7 @@ async fn get_one(
     State(state): State<AppState>,
     Path(segment): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (run_id, action) = split_action(&segment);
-    if let Some(action) = action {
-        return Err(ApiError::not_found(format!(
-            "no API route GET /apis/v1beta1/runs/{{id}}:{action}"
-        )));
-    }
+    let run_id = plain_id(&segment, "GET /apis/v1beta1/runs/{id}")?;
     Ok(Json(run_detail(&state, run_id).await?))
 }
 
@@ -700,12 +695,7 @@ async fn delete_one(
     State(state): State<AppState>,
     Path(segment): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (run_id, action) = split_action(&segment);
-    if let Some(action) = action {
-        return Err(ApiError::not_found(format!(
-            "no API route DELETE /apis/v1beta1/runs/{{id}}:{action}"
-        )));
-    }
+    let run_id = plain_id(&segment, "DELETE /apis/v1beta1/runs/{id}")?;
     crate::runs::delete(&state, run_id).await?;
     Ok(Json(json!({})))
 }
