@@ -57,7 +57,7 @@ def test_periodic_job_fires_until_disabled(client, server, v1_yaml):
 
     client.jobs.enable_job(job.id)
     assert client.get_recurring_run(job.id).enabled is True
-    assert server.v2(f"/recurringruns/{job.id}")["mode"] == "ENABLE"
+    assert server.get_json(f"/apis/v2beta1/recurringruns/{job.id}")["mode"] == "ENABLE"
     client.disable_job(job.id)
 
     client.delete_job(job.id)
@@ -92,7 +92,7 @@ def test_cron_job_of_a_stored_pipeline(client, server, v1_yaml):
     listed = client.list_recurring_runs(experiment_id=experiment.id)
     assert [j.id for j in listed.jobs] == [job.id]
     assert listed.total_size == 1
-    v2 = server.v2(f"/recurringruns/{job.id}")
+    v2 = server.get_json(f"/apis/v2beta1/recurringruns/{job.id}")
     assert v2["mode"] == "DISABLE"
     assert v2["pipeline_version_reference"]["pipeline_id"] == pipeline.id
     client.delete_job(job.id)

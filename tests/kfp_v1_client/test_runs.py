@@ -50,7 +50,7 @@ def test_run_from_pipeline_func(client, server):
     assert read_artifact_text(client, run.id, nodes["double"]["id"], "Output") == "84"
 
     # The same run through the v2 API.
-    v2 = server.v2(f"/runs/{run.id}")
+    v2 = server.get_json(f"/apis/v2beta1/runs/{run.id}")
     assert v2["state"] == "SUCCEEDED"
     assert v2["experiment_id"] == experiment.id
 

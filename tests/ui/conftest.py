@@ -12,14 +12,10 @@ built environments. Screenshots of the main pages go to $CORACLE_UI_SCREENSHOTS 
 Env CHROMIUM / CHROMEDRIVER override `/usr/bin/chromium` / `/usr/bin/chromedriver`.
 """
 
-import json
 import os
 import shutil
-import signal
-import subprocess
+import sys
 import tempfile
-import time
-import urllib.request
 
 import pytest
 from selenium import webdriver
@@ -28,89 +24,14 @@ from selenium.webdriver.chrome.service import Service
 
 from ui_support import PIPELINE_YAML, REPO_ROOT, WINDOW, Api, unique
 
-LISTENING = "coracle server listening on http://"
-
-
-class Server:
-    """A `coracle server --listen 127.0.0.1:0` on a temporary data directory."""
-
-    def __init__(self, binary: str):
-        self.binary = os.path.abspath(binary)
-        self.home = tempfile.mkdtemp(prefix="coracle-ui-")
-        self.out_path = os.path.join(self.home, "server.out")
-        self.log_path = os.path.join(self.home, "server.log")
-        self.url = None
-        self.env = dict(os.environ)
-        self.env["CORACLE_HOME"] = self.home
-        self.env.pop("CORACLE_OUTPUT", None)
-        envs = os.environ.get("CORACLE_PYTHON_ENVS_DIR") or os.environ.get(
-            "CORACLE_TEST_ENVS_DIR"
-        )
-        if envs:
-            self.env["CORACLE_PYTHON_ENVS_DIR"] = envs
-        self.process = None
-
-    def start(self):
-        with open(self.out_path, "wb") as out, open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [self.binary, "server", "--listen", "127.0.0.1:0"],
-                env=self.env,
-                stdout=out,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"coracle server exited with {self.process.returncode}:\n{self.log_tail()}"
-                )
-            with open(self.out_path, errors="replace") as f:
-                for line in f:
-                    if line.startswith(LISTENING):
-                        self.url = "http://" + line[len(LISTENING):].strip()
-                        break
-            if self.url:
-                break
-            time.sleep(0.05)
-        if not self.url:
-            raise RuntimeError(f"coracle server said nowhere where it listens:\n{self.log_tail()}")
-        with urllib.request.urlopen(f"{self.url}/apis/v2beta1/healthz", timeout=10) as answer:
-            json.load(answer)
-
-    def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return "(no log)"
+# tests/coracle_server.py starts the server every suite tests.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from coracle_server import serve  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def server():
-    binary = os.environ.get("CORACLE_BIN")
-    if not binary:
-        raise RuntimeError("set CORACLE_BIN to the coracle binary to test")
-    if not os.access(binary, os.X_OK):
-        raise RuntimeError(f"CORACLE_BIN={binary} is not an executable file")
-    s = Server(binary)
-    s.start()
-    yield s
-    s.stop()
-    if s.process.returncode not in (0, -signal.SIGTERM):
-        print(f"coracle server ended with {s.process.returncode}:\n{s.log_tail()}")
-    shutil.rmtree(s.home, ignore_errors=True)
-
+    yield from serve("coracle-ui-")
 
 @pytest.fixture(scope="session")
 def api(server):
