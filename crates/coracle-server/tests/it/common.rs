@@ -79,9 +79,20 @@ impl TestServer {
 
     /// A request with a JSON body (`Value::Null`: no body) to `/apis/v2beta1{path}`.
     pub async fn call(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call_api("v2beta1", method, path, body).await
+    }
+
+    /// A request with a JSON body (`Value::Null`: no body) to `/apis/{api}{path}`.
+    pub async fn call_api(
+        &self,
+        api: &str,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
         let builder = Request::builder()
             .method(method)
-            .uri(format!("/apis/v2beta1{path}"));
+            .uri(format!("/apis/{api}{path}"));
         let request = if body.is_null() {
             builder.body(Body::empty()).unwrap()
         } else {

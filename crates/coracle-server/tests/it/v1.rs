@@ -72,18 +72,7 @@ spec:
 
 /// One request to `/apis/v1beta1{path}` with a JSON body (`Value::Null`: none).
 async fn call(server: &TestServer, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
-    let builder = Request::builder()
-        .method(method)
-        .uri(format!("/apis/v1beta1{path}"));
-    let request = if body.is_null() {
-        builder.body(Body::empty()).unwrap()
-    } else {
-        builder
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap()
-    };
-    server.send(request).await
+    server.call_api("v1beta1", method, path, body).await
 }
 
 async fn get(server: &TestServer, path: &str) -> (StatusCode, Value) {
